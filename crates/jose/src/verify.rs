@@ -1,0 +1,390 @@
+//! The verifier: signature first, claims after, into a caller's serde type.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::alg::Algorithm;
+use crate::error::{invalid_token, Error, ErrorKind};
+use crate::json::{self, JsonStr, Kind};
+use crate::jwk::JwkSet;
+use crate::jws::{self, HeaderInfo, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
+use crate::key::VerifyingKey;
+
+/// Default clock leeway in seconds (SPEC §2).
+pub const DEFAULT_LEEWAY: u64 = 60;
+
+/// Most custom required claims a verifier can check.
+const MAX_REQUIRED: usize = 64;
+
+/// Verifies compact JWTs against a fixed set of keys and validation rules.
+///
+/// Built once, used for every token: keys are parsed up front, and `verify` allocates
+/// nothing beyond what serde needs for the caller's claims type.
+///
+/// ```
+/// use tessera_jose::{Algorithm, Signer, SigningKey, Verifier};
+///
+/// let key = SigningKey::generate(Algorithm::ES256)?;
+/// let verifier = Verifier::new(key.verifying_key()?)
+///     .with_issuer("https://auth.example")
+///     .with_audience("api");
+/// let signer = Signer::new(key).with_typ("at+jwt");
+/// let now = 1_700_000_000;
+/// let token = signer.sign(&serde_json::json!({
+///     "iss": "https://auth.example", "aud": "api", "sub": "u1", "exp": now + 900,
+/// }))?;
+/// let verified = verifier.verify::<serde_json::Value>(&token, now)?;
+/// assert_eq!(verified.claims()["sub"], "u1");
+/// // The same token an hour later:
+/// let err = verifier.verify::<serde_json::Value>(&token, now + 3600).unwrap_err();
+/// assert_eq!(err.code(), "token_expired");
+/// # Ok::<(), tessera_jose::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    keys: Vec<VerifyingKey>,
+    leeway: u64,
+    require_exp: bool,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    typ: Option<String>,
+    required: Vec<String>,
+    max_len: usize,
+}
+
+/// Claims that passed verification, with the algorithm and key id that verified them.
+#[derive(Debug, Clone)]
+pub struct Verified<C> {
+    claims: C,
+    alg: Algorithm,
+    kid: Option<Arc<str>>,
+}
+
+impl<C> Verified<C> {
+    /// The verified claims.
+    pub fn claims(&self) -> &C {
+        &self.claims
+    }
+
+    /// The verified claims, by value.
+    pub fn into_claims(self) -> C {
+        self.claims
+    }
+
+    /// The algorithm of the key that verified the token.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The id of the key that verified the token.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+}
+
+impl Verifier {
+    /// A verifier with one key and the default rules: `exp` required, 60 s leeway,
+    /// 16 KiB size cap, no issuer/audience/typ check until configured.
+    pub fn new(key: VerifyingKey) -> Self {
+        Verifier::with_keys(vec![key])
+    }
+
+    /// A verifier over several keys, chosen by the token's `kid`.
+    pub fn with_keys(keys: Vec<VerifyingKey>) -> Self {
+        Verifier {
+            keys,
+            leeway: DEFAULT_LEEWAY,
+            require_exp: true,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            typ: None,
+            required: Vec::new(),
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+
+    /// A verifier over the usable keys of a JWKS. Keys that cannot be used (unknown `kty`,
+    /// no `alg` and none decidable, `use` other than `sig`) are skipped, as RFC 7517 §5
+    /// allows; `default_alg` binds keys that carry no `alg`. Fails if no key is usable.
+    pub fn from_jwks(set: &JwkSet, default_alg: Option<Algorithm>) -> Result<Self, Error> {
+        let keys: Vec<VerifyingKey> = set
+            .keys
+            .iter()
+            .filter_map(|j| {
+                VerifyingKey::from_jwk(j, j.alg.is_none().then_some(default_alg).flatten()).ok()
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                "the JWKS holds no usable key",
+            ));
+        }
+        Ok(Verifier::with_keys(keys))
+    }
+
+    /// The keys of this verifier.
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
+    }
+
+    /// Accepts tokens whose `iss` equals `iss` (call again to accept several).
+    pub fn with_issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuers.push(iss.into());
+        self
+    }
+
+    /// Accepts tokens whose `aud` (string or array) contains `aud` (call again to accept
+    /// several).
+    pub fn with_audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+
+    /// Requires the header `typ` to be `typ` (compared case-insensitively, with or without
+    /// the `application/` prefix, RFC 7515 §4.1.9).
+    pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+
+    /// Clock leeway in seconds for `exp`, `nbf` and `iat`.
+    pub fn with_leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+
+    /// Requires a top-level claim to be present (any JSON type unless registered).
+    /// At most 64 such names.
+    pub fn require(mut self, claim: impl Into<String>) -> Self {
+        if self.required.len() < MAX_REQUIRED {
+            self.required.push(claim.into());
+        }
+        self
+    }
+
+    /// Makes `exp` optional (it is still checked when present). Use with care: a token
+    /// without `exp` never expires.
+    pub fn allow_missing_exp(mut self) -> Self {
+        self.require_exp = false;
+        self
+    }
+
+    /// Changes the size cap (default 16 KiB), checked before any decoding.
+    pub fn with_max_token_len(mut self, bytes: usize) -> Self {
+        self.max_len = bytes;
+        self
+    }
+
+    /// Verifies a compact JWT at time `now` (Unix seconds) and deserializes its claims.
+    ///
+    /// Order: size cap, three segments, header (strict JSON, `crit`, `alg` against the key
+    /// chosen by `kid`), signature, then claims (`typ`, `iss`, `aud`, `exp`, `nbf`, `iat`,
+    /// required names), then the caller's type. Registered claims of the wrong JSON type
+    /// are rejected, never skipped.
+    pub fn verify<C: DeserializeOwned>(&self, token: &str, now: u64) -> Result<Verified<C>, Error> {
+        jws::verify_compact(
+            &self.keys,
+            token,
+            self.max_len,
+            None,
+            |key, header, payload| {
+                self.check_claims(header, payload, now)?;
+                let claims = serde_json::from_slice::<C>(payload)
+                    .map_err(|_| invalid_token("claims do not match the expected type"))?;
+                Ok(Verified {
+                    claims,
+                    alg: key.alg(),
+                    kid: key.kid_arc(),
+                })
+            },
+        )
+    }
+
+    /// Verifies only the signature (and header rules) of a compact JWS and returns its raw
+    /// payload, which need not be JSON. No claim is checked.
+    pub fn verify_jws(&self, token: &str) -> Result<VerifiedJws, Error> {
+        jws::verify_compact(&self.keys, token, self.max_len, None, jws::to_verified_jws)
+    }
+
+    /// Like [`verify_jws`](Self::verify_jws) for a JWS with a detached payload
+    /// (RFC 7515 Appendix F): the token's payload segment is empty and `payload` is given.
+    pub fn verify_detached(&self, token: &str, payload: &[u8]) -> Result<VerifiedJws, Error> {
+        jws::verify_compact(
+            &self.keys,
+            token,
+            self.max_len,
+            Some(payload),
+            jws::to_verified_jws,
+        )
+    }
+
+    fn check_claims(&self, header: &HeaderInfo<'_>, payload: &[u8], now: u64) -> Result<(), Error> {
+        if let Some(want) = &self.typ {
+            let ok = header
+                .typ
+                .and_then(|t| t.unescape())
+                .is_some_and(|t| typ_matches(&t, want));
+            if !ok {
+                return Err(invalid_token("typ header is not the expected type"));
+            }
+        }
+        let c = scan_claims(payload, &self.required)?;
+        if !self.issuers.is_empty() {
+            let iss = c
+                .iss
+                .ok_or(Error::new(ErrorKind::InvalidIssuer, "token has no iss"))?;
+            if !self.issuers.iter().any(|i| iss.eq_str(i)) {
+                return Err(Error::new(
+                    ErrorKind::InvalidIssuer,
+                    "iss is not the expected issuer",
+                ));
+            }
+        }
+        if !self.audiences.is_empty() {
+            let aud = c
+                .aud
+                .ok_or(Error::new(ErrorKind::InvalidAudience, "token has no aud"))?;
+            if !audience_matches(aud, &self.audiences)? {
+                return Err(Error::new(
+                    ErrorKind::InvalidAudience,
+                    "aud does not name this audience",
+                ));
+            }
+        }
+        let now = now as f64;
+        let leeway = self.leeway as f64;
+        match c.exp {
+            // RFC 7519 §4.1.4: the current time must be before exp.
+            Some(exp) if now >= exp + leeway => {
+                return Err(Error::new(ErrorKind::Expired, "token has expired"))
+            }
+            None if self.require_exp => return Err(invalid_token("token has no exp")),
+            _ => {}
+        }
+        if c.nbf.is_some_and(|nbf| now + leeway < nbf) {
+            return Err(Error::new(
+                ErrorKind::NotYetValid,
+                "token is not valid yet (nbf)",
+            ));
+        }
+        if c.iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(Error::new(
+                ErrorKind::NotYetValid,
+                "token was issued in the future (iat)",
+            ));
+        }
+        let all = if self.required.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.required.len()) - 1
+        };
+        if c.required & all != all {
+            return Err(invalid_token("a required claim is missing"));
+        }
+        Ok(())
+    }
+}
+
+/// The registered claims found at the top level of a payload, already type-checked.
+struct Scanned<'a> {
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+    iss: Option<JsonStr<'a>>,
+    aud: Option<&'a [u8]>,
+    required: u64,
+}
+
+fn numeric_date(raw: &[u8], err: &'static str) -> Result<f64, Error> {
+    if json::kind(raw) != Kind::Number {
+        return Err(invalid_token(err));
+    }
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .ok_or(invalid_token(err))
+}
+
+fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>, Error> {
+    let mut c = Scanned {
+        exp: None,
+        nbf: None,
+        iat: None,
+        iss: None,
+        aud: None,
+        required: 0,
+    };
+    json::scan_object(payload, |name, value| {
+        let name = name.unescape().ok_or(invalid_token("invalid claim name"))?;
+        match &*name {
+            "exp" => c.exp = Some(numeric_date(value, "exp must be a number")?),
+            "nbf" => c.nbf = Some(numeric_date(value, "nbf must be a number")?),
+            "iat" => c.iat = Some(numeric_date(value, "iat must be a number")?),
+            "iss" => {
+                c.iss = Some(json::as_str(value).ok_or(invalid_token("iss must be a string"))?)
+            }
+            "sub" if !jws::is_string(value) => return Err(invalid_token("sub must be a string")),
+            "jti" if !jws::is_string(value) => return Err(invalid_token("jti must be a string")),
+            "aud" => {
+                match json::kind(value) {
+                    Kind::String => {}
+                    Kind::Array => json::for_each_element(value, |v| {
+                        if jws::is_string(v) {
+                            Ok(())
+                        } else {
+                            Err(invalid_token("aud must be a string or an array of strings"))
+                        }
+                    })?,
+                    _ => return Err(invalid_token("aud must be a string or an array of strings")),
+                }
+                c.aud = Some(value);
+            }
+            _ => {}
+        }
+        if let Some(i) = required.iter().position(|r| *r == *name) {
+            c.required |= 1 << i;
+        }
+        Ok(())
+    })?;
+    Ok(c)
+}
+
+fn audience_matches(aud: &[u8], accepted: &[String]) -> Result<bool, Error> {
+    let one = |v: &[u8]| json::as_str(v).is_some_and(|s| accepted.iter().any(|a| s.eq_str(a)));
+    if json::kind(aud) == Kind::String {
+        return Ok(one(aud));
+    }
+    let mut found = false;
+    json::for_each_element(aud, |v| {
+        found |= one(v);
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+fn typ_matches(got: &str, want: &str) -> bool {
+    fn strip(s: &str) -> &str {
+        match s.get(..12) {
+            Some(p) if p.eq_ignore_ascii_case("application/") => &s[12..],
+            _ => s,
+        }
+    }
+    strip(got).eq_ignore_ascii_case(strip(want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typ_matches;
+
+    #[test]
+    fn typ_comparison_follows_rfc7515() {
+        assert!(typ_matches("at+jwt", "at+jwt"));
+        assert!(typ_matches("application/at+JWT", "at+jwt"));
+        assert!(typ_matches("JWT", "application/jwt"));
+        assert!(!typ_matches("jwt", "at+jwt"));
+        assert!(!typ_matches("", "at+jwt"));
+    }
+}
