@@ -1,1 +1,90 @@
-fn main() {}
+//! `tessera`: the Tessera command line (SPEC §3).
+//!
+//! Exit codes: 0 success; 1 the token or input was rejected; 2 a usage or configuration
+//! error. Errors go to stderr as `code: description`; output for programs goes to stdout.
+
+mod duration;
+mod error;
+mod input;
+mod keys;
+mod token;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// Tessera: JWT authentication server and JOSE tool.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate keys, print public keys and thumbprints.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Sign, decode and verify JWTs.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version: wanted output, on stdout, exit 0.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return exit(Err(usage_error(&e))),
+    };
+    let mut stdout = io::stdout().lock();
+    let result = match cli.command {
+        Command::Keys(cmd) => keys::run(cmd, &mut stdout),
+        Command::Token(cmd) => token::run(cmd, now(), &mut stdout),
+    };
+    exit(result.and_then(|()| stdout.flush().map_err(CliError::Output)))
+}
+
+/// The one place errors become exit codes (SPEC §3).
+fn exit(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`tessera ... | head`): nothing left to say to anyone.
+        Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            match e {
+                CliError::Rejected { .. } => ExitCode::from(1),
+                CliError::Usage { .. } | CliError::Output(_) => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+/// clap's own message, with the `invalid_request` code in front like every other error.
+fn usage_error(e: &clap::Error) -> CliError {
+    let text = e.render().to_string();
+    let text = text.trim_end();
+    let message = match text.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None => format!("a subcommand is required\n\n{text}"),
+    };
+    CliError::request(message)
+}
+
+/// The current time in Unix seconds: the one place the CLI reads the clock, so every other
+/// function takes time as a parameter.
+#[allow(clippy::disallowed_methods)]
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

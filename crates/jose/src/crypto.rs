@@ -95,7 +95,7 @@ impl Material {
 
 /// A key ready to sign: parsed once, used many times.
 pub(crate) enum SignKey {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Rsa(RsaKeyPair, &'static dyn signature::RsaEncoding),
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
@@ -103,7 +103,7 @@ pub(crate) enum SignKey {
 
 /// A key ready to verify: parsed once, used many times.
 pub(crate) enum VerifyKey {
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Public(ParsedPublicKey),
 }
 
@@ -209,7 +209,7 @@ impl SignKey {
     pub(crate) fn new(alg: Algorithm, m: &Material) -> Result<SignKey, Error> {
         let rejected = |_| invalid_key("the crypto library refused the private key");
         Ok(match m {
-            Material::Oct { k } => SignKey::Hmac(hmac::Key::new(hmac_alg(alg), k)),
+            Material::Oct { k } => SignKey::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), k))),
             Material::Rsa {
                 n,
                 e,
@@ -281,7 +281,7 @@ impl VerifyKey {
     pub(crate) fn new(alg: Algorithm, m: &Material) -> Result<VerifyKey, Error> {
         let rejected = |_| invalid_key("the crypto library refused the public key");
         Ok(match m {
-            Material::Oct { k } => VerifyKey::Hmac(hmac::Key::new(hmac_alg(alg), k)),
+            Material::Oct { k } => VerifyKey::Hmac(Box::new(hmac::Key::new(hmac_alg(alg), k))),
             Material::Rsa { n, e, .. } => VerifyKey::Public(
                 RsaPublicKeyComponents {
                     n: n.as_slice(),

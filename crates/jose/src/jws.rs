@@ -66,9 +66,13 @@ pub(crate) fn sign_with_encoded_header(
     out.push_str(header_b64);
     out.push('.');
     b64::encode_into(payload, &mut out);
-    let sig = key.signer.sign(out.as_bytes(), |s| b64::encode(s))?;
+    let mut sig = [0u8; MAX_SIGNATURE_LEN];
+    let n = key.signer.sign(out.as_bytes(), |s| {
+        sig[..s.len()].copy_from_slice(s);
+        s.len()
+    })?;
     out.push('.');
-    out.push_str(&sig);
+    b64::encode_into(&sig[..n], &mut out);
     Ok(out)
 }
 

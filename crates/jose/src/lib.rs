@@ -40,6 +40,8 @@ mod jwk;
 mod jws;
 mod key;
 mod pem;
+/// Hashing, HMAC, sealing at rest and constant-time comparison for the rest of Tessera.
+pub mod primitives;
 mod secret;
 mod sign;
 mod verify;

@@ -133,8 +133,10 @@ pub(crate) fn rsa_public_from_pkcs1(der: &[u8]) -> Result<Material, Error> {
 /// Labels understood: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1),
 /// `EC PRIVATE KEY` (SEC1), `PUBLIC KEY` (SPKI), `RSA PUBLIC KEY` (PKCS#1).
 pub(crate) fn from_pem(alg: Algorithm, pem: &[u8]) -> Result<Material, Error> {
+    // Whitespace around the armor (an indented paste, a blank line after END) is not part of
+    // the document; `looks_like_pem` already skips it, so parsing must too.
     let (label, der) =
-        pem_rfc7468::decode_vec(pem).map_err(|_| invalid_key("not a PEM document"))?;
+        pem_rfc7468::decode_vec(pem.trim_ascii()).map_err(|_| invalid_key("not a PEM document"))?;
     let der = Zeroizing::new(der);
     match (label, alg.family()) {
         ("PRIVATE KEY", _) => private_from_pkcs8(alg, &der),

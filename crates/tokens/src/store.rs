@@ -1,0 +1,268 @@
+//! The storage boundary: one trait, implemented per database in `tessera-store`, and the
+//! records that cross it. Every implementation passes the same conformance suite.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+
+/// SHA-256 of a refresh token: the only form in which refresh tokens are stored.
+pub type TokenHash = [u8; 32];
+
+/// Storage failures, the same kinds on every backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated (e.g. the username is taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached or timed out; nothing was written.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a bug, corrupt data).
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// A user account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Opaque id (`sub` of access tokens).
+    pub id: String,
+    /// The username as given at signup.
+    pub username: String,
+    /// The lookup key: the username lowercased; unique.
+    pub username_key: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a session was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// The user logged out of this session.
+    Logout,
+    /// The user logged out everywhere, or revoked the session from another one.
+    User,
+    /// An administrator revoked it.
+    Admin,
+    /// A spent refresh token was presented after the grace window (RFC 9700 §4.14.2).
+    Reuse,
+}
+
+impl RevokeReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::User => "user",
+            RevokeReason::Admin => "admin",
+            RevokeReason::Reuse => "reuse",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "logout" => RevokeReason::Logout,
+            "user" => RevokeReason::User,
+            "admin" => RevokeReason::Admin,
+            "reuse" => RevokeReason::Reuse,
+            _ => return None,
+        })
+    }
+}
+
+/// A session: one login on one device, owning a family of refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Opaque id (`sid` of access tokens).
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// Login time.
+    pub created_at: UnixTime,
+    /// Last login or refresh.
+    pub last_used_at: UnixTime,
+    /// Absolute expiry (login + refresh TTL); never extended.
+    pub expires_at: UnixTime,
+    /// Sliding idle expiry: `min(expires_at, last_used_at + idle_timeout)`.
+    pub idle_expires_at: UnixTime,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<UnixTime>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<RevokeReason>,
+    /// Number of rotations so far.
+    pub generation: i64,
+    /// The client's `User-Agent` at login (truncated).
+    pub user_agent: Option<String>,
+    /// The client's IP address at login.
+    pub ip: Option<String>,
+}
+
+impl SessionRecord {
+    /// True when neither revoked nor expired at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
+    }
+}
+
+/// One refresh-token rotation, computed by the domain and carried out atomically by the
+/// store.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Hash of the presented token.
+    pub presented: TokenHash,
+    /// Hash of its successor, derived deterministically from the presented token.
+    pub successor: TokenHash,
+    /// The time of the request.
+    pub now: UnixTime,
+    /// Idle timeout in seconds (new `idle_expires_at` = `min(expires_at, now + idle)`).
+    pub idle_timeout: i64,
+    /// Grace window in seconds (0 = off): a token spent at most this long ago converges on
+    /// its successor instead of counting as reuse.
+    pub grace: i64,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token was live: it is now spent and its successor is live. The
+    /// session as updated.
+    Rotated(SessionRecord),
+    /// The presented token was spent within the grace window: nothing changed; the
+    /// successor (already stored) is the answer again.
+    Grace(SessionRecord),
+    /// The session is past its absolute or idle expiry.
+    Expired,
+    /// The session was revoked or logged out.
+    Revoked,
+    /// The token was spent before the grace window: the store revoked the whole session
+    /// (reason `Reuse`) in the same transaction.
+    Reused,
+    /// No such token.
+    Unknown,
+}
+
+/// A revoked session, for the revocation cache of verifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The session id.
+    pub session_id: String,
+    /// When it was revoked.
+    pub revoked_at: UnixTime,
+}
+
+/// A signing key as stored: the private JWK sealed (AES-256-GCM) under the master key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// JWS algorithm name.
+    pub alg: String,
+    /// The public JWK JSON (empty for HMAC keys, which are never published).
+    pub public_jwk: String,
+    /// The sealed private JWK.
+    pub private_sealed: Vec<u8>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// When it starts signing.
+    pub activates_at: UnixTime,
+    /// When it stopped signing, if it has.
+    pub retired_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Persistence for users, sessions, refresh tokens and signing keys.
+///
+/// Implementations must make [`rotate_refresh`](Store::rotate_refresh) atomic: two
+/// concurrent calls with the same presented token never both see it live.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a user; `Conflict` when `username_key` exists.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Finds a user by lookup key.
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Finds a user by id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// All users, oldest first.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Creates a session and its first refresh token, atomically.
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        token: &TokenHash,
+    ) -> Result<(), StoreError>;
+    /// Spends a refresh token and stores its successor, atomically (see [`RotateOutcome`]).
+    async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
+    /// The session owning a refresh token (live or spent), if any.
+    async fn session_by_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// A session by id.
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Live sessions (not revoked, not expired at `now`) of one user or of everyone,
+    /// most recently used first.
+    async fn list_sessions(
+        &self,
+        user_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Revokes one session; true when it was not revoked before.
+    async fn revoke_session(
+        &self,
+        id: &str,
+        now: UnixTime,
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every unrevoked session of a user; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        reason: RevokeReason,
+    ) -> Result<u64, StoreError>;
+    /// Sessions revoked at or after `since`, oldest first, at most `limit`.
+    async fn revocations_since(
+        &self,
+        since: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError>;
+    /// Deletes sessions (and their refresh tokens) whose absolute or idle expiry is before
+    /// `before`, and revoked sessions revoked before `before`. Returns sessions deleted.
+    async fn purge(&self, before: UnixTime) -> Result<u64, StoreError>;
+
+    /// Stores a new signing key.
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// All stored signing keys, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+}
