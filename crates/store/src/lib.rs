@@ -1,0 +1,88 @@
+//! Tessera's [`Store`] on a database: SQLite now (one file in WAL mode, [`SqliteStore`]),
+//! PostgreSQL in a later release. Each backend lives in its own module with its own
+//! migrations (`migrations/<backend>/NNNN_name.sql`, applied on connect) and passes the same
+//! conformance suite (`tessera_store::conformance`, behind the `conformance` feature).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tessera_tokens::StoreError> {
+//! use tessera_tokens::Store;
+//!
+//! // Creates and migrates ./tessera.db when missing.
+//! let store = tessera_store::connect_any("sqlite://tessera.db").await?;
+//! store.ping().await?;
+//! # Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tessera_tokens::{Store, StoreError};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod migrations;
+pub mod sqlite;
+
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
+/// Opens the database named by `url` with default options and migrates it.
+///
+/// `sqlite://PATH` opens (creating it if missing) the SQLite file at `PATH`.
+/// `postgres://…` and `postgresql://…` are refused for now: PostgreSQL support comes in a
+/// later release. Any other scheme is refused. Error messages name the scheme, never the
+/// rest of the URL (it may hold a password).
+pub async fn connect_any(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match scheme(url) {
+        Some("sqlite") => Ok(Arc::new(
+            SqliteStore::connect(url, SqliteOptions::default()).await?,
+        )),
+        Some("postgres" | "postgresql") => Err(StoreError::Other(
+            "database url: PostgreSQL is not supported yet; use sqlite://PATH".into(),
+        )),
+        Some(other) => Err(StoreError::Other(format!(
+            "database url: unknown scheme `{other}`; expected sqlite://PATH"
+        ))),
+        None => Err(StoreError::Other(
+            "database url: expected sqlite://PATH".into(),
+        )),
+    }
+}
+
+/// The file path of a `sqlite://PATH` URL: `sqlite://tessera.db` is `tessera.db` in the
+/// working directory, `sqlite:///var/lib/tessera/db.sqlite` is absolute. `sqlite:PATH` is
+/// accepted too.
+///
+/// Refuses an empty path, `:memory:` (each connection would get its own empty database), and
+/// query parameters (`?mode=…`): the store sets the connection options itself.
+pub fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Other("database url: expected sqlite://PATH".into()))?;
+    if rest.is_empty() {
+        return Err(StoreError::Other(
+            "database url: sqlite://PATH needs a path".into(),
+        ));
+    }
+    if rest == ":memory:" {
+        return Err(StoreError::Other(
+            "database url: in-memory SQLite is not supported; use a file path".into(),
+        ));
+    }
+    if rest.contains('?') {
+        return Err(StoreError::Other(
+            "database url: query parameters are not supported in sqlite://PATH".into(),
+        ));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+/// The scheme of a URL, when it has one.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let valid = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
