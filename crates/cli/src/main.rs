@@ -7,6 +7,7 @@ mod duration;
 mod error;
 mod input;
 mod keys;
+mod server_cmd;
 mod token;
 
 use std::io::{self, Write};
@@ -33,6 +34,14 @@ enum Command {
     /// Sign, decode and verify JWTs.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Run the authentication server (SPEC §4); zero-config on SQLite.
+    Serve(server_cmd::ConfigArg),
+    /// Manage users in the configured database.
+    #[command(subcommand)]
+    Users(server_cmd::UsersCommand),
+    /// List and revoke sessions in the configured database.
+    #[command(subcommand)]
+    Sessions(server_cmd::SessionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +58,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(cmd) => keys::run(cmd, &mut stdout),
         Command::Token(cmd) => token::run(cmd, now(), &mut stdout),
+        Command::Serve(arg) => server_cmd::serve(arg),
+        Command::Users(cmd) => server_cmd::users(cmd, &mut stdout),
+        Command::Sessions(cmd) => server_cmd::sessions(cmd, &mut stdout),
     };
     exit(result.and_then(|()| stdout.flush().map_err(CliError::Output)))
 }

@@ -132,8 +132,8 @@ pub struct Rotation {
     pub now: UnixTime,
     /// Idle timeout in seconds (new `idle_expires_at` = `min(expires_at, now + idle)`).
     pub idle_timeout: i64,
-    /// Grace window in seconds (0 = off): a token spent at most this long ago converges on
-    /// its successor instead of counting as reuse.
+    /// Grace window in seconds (0 = off): a token spent less than this long ago
+    /// (`now < spent_at + grace`) converges on its successor instead of counting as reuse.
     pub grace: i64,
 }
 

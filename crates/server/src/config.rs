@@ -1,0 +1,372 @@
+//! Configuration (STYLE §11): a serde `RawConfig` that refuses unknown keys, layered
+//! defaults < TOML file < `TESSERA_<SECTION>__<KEY>` environment variables, then validated
+//! once into the typed [`Config`]. Every refusal names the key and where it came from.
+//!
+//! Each default is documented on its field of the raw section and in
+//! `docs/configuration.md`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tessera_jose::Algorithm;
+
+mod raw;
+mod sections;
+mod values;
+
+use raw::RawConfig;
+pub use raw::KEYS;
+pub use values::parse_duration;
+use values::{origin_of, parse_base_url, parse_origin};
+
+pub use sections::{
+    CookieConfig, CorsConfig, DatabaseConfig, Delivery, KeysConfig, LogConfig, LogFormat,
+    PasswordConfig, RateLimitConfig, RedisConfig, SameSite, ServerConfig, SignupConfig,
+    Synchronous, TokensConfig,
+};
+
+/// Why the configuration was refused. The message names the key (or variable) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the key and the line).
+        message: String,
+    },
+    /// A `TESSERA_<SECTION>__<KEY>` variable names no setting.
+    #[error(
+        "unknown environment variable {0}: no setting of that name (see docs/configuration.md)"
+    )]
+    UnknownVariable(String),
+    /// A setting has an invalid value.
+    #[error("invalid value for {key}{origin}: {message}")]
+    Invalid {
+        /// `section.key`.
+        key: &'static str,
+        /// Where the value came from (` (from TESSERA_…)`, or empty).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[database]`.
+    pub database: DatabaseConfig,
+    /// `[tokens]`.
+    pub tokens: TokensConfig,
+    /// `[cookie]`.
+    pub cookie: CookieConfig,
+    /// `[cors]`.
+    pub cors: CorsConfig,
+    /// `[signup]`.
+    pub signup: SignupConfig,
+    /// `[password]`.
+    pub password: PasswordConfig,
+    /// `[rate_limit]`.
+    pub rate_limit: RateLimitConfig,
+    /// `[redis]`.
+    pub redis: RedisConfig,
+    /// `[keys]`.
+    pub keys: KeysConfig,
+    /// `[log]`.
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// The defaults alone (no file, no environment).
+    pub fn defaults() -> Config {
+        match Config::build(RawConfig::default(), &Origins::default()) {
+            Ok(c) => c,
+            // The defaults are constants checked by the tests; this arm is unreachable.
+            Err(e) => unreachable!("default configuration is invalid: {e}"),
+        }
+    }
+
+    /// Loads the configuration: defaults, then the TOML `file` if given, then the
+    /// `TESSERA_<SECTION>__<KEY>` variables of `env` (pass `std::env::vars()`; tests pass
+    /// their own). `TESSERA_ADMIN_TOKEN`, `TESSERA_MASTER_KEY` and other variables without
+    /// a double underscore are not settings and are ignored here.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<RawConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => RawConfig::default(),
+        };
+        let mut origins = Origins::default();
+        let mut vars: Vec<(String, String)> = env.into_iter().collect();
+        vars.sort(); // deterministic: the first unknown variable is always the same one
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("TESSERA_") else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                continue; // TESSERA_ADMIN_TOKEN, TESSERA_MASTER_KEY, …: not settings
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            match raw.set_from_env(&section, &key, &value) {
+                Ok(Some(k)) => {
+                    origins.0.insert(k, name);
+                }
+                Ok(None) => return Err(ConfigError::UnknownVariable(name)),
+                Err(message) => {
+                    let key = KEYS
+                        .iter()
+                        .copied()
+                        .find(|k| *k == format!("{section}.{key}"))
+                        .unwrap_or("?");
+                    return Err(ConfigError::Invalid {
+                        key,
+                        origin: format!(" (from {name})"),
+                        message,
+                    });
+                }
+            }
+        }
+        Config::build(raw, &origins)
+    }
+
+    fn build(raw: RawConfig, origins: &Origins) -> Result<Config, ConfigError> {
+        let b = Builder { origins };
+        let bind_text = raw.server.bind.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_text
+            .parse()
+            .map_err(|_| b.invalid("server.bind", "expected an address such as 127.0.0.1:8080"))?;
+        let public_url = match raw.server.public_url {
+            Some(u) => parse_base_url(&u).map_err(|m| b.invalid("server.public_url", m))?,
+            None => format!("http://{bind}"),
+        };
+        let issuer = raw.tokens.issuer.unwrap_or_else(|| public_url.clone());
+        if issuer.is_empty() {
+            return Err(b.invalid("tokens.issuer", "must not be empty"));
+        }
+        let algorithm: Algorithm = raw
+            .tokens
+            .algorithm
+            .as_deref()
+            .unwrap_or("ES256")
+            .parse()
+            .map_err(|_| {
+                b.invalid(
+                    "tokens.algorithm",
+                    "expected a JWS algorithm such as ES256, EdDSA, RS256",
+                )
+            })?;
+        let audience = raw.tokens.audience.unwrap_or_else(|| "api".into());
+        if audience.is_empty() {
+            return Err(b.invalid("tokens.audience", "must not be empty"));
+        }
+        let typ = raw.tokens.typ.unwrap_or_else(|| "at+jwt".into());
+        let mut allowed_origins = vec![origin_of(&public_url)];
+        for o in raw.cors.allowed_origins.unwrap_or_default() {
+            let o = parse_origin(&o).map_err(|m| b.invalid("cors.allowed_origins", m))?;
+            if !allowed_origins.contains(&o) {
+                allowed_origins.push(o);
+            }
+        }
+        let level = raw.log.level.unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&level)
+            .map_err(|e| b.invalid("log.level", format!("not a log filter: {e}")))?;
+        let master_key_file = raw
+            .keys
+            .master_key_file
+            .unwrap_or_else(|| "tessera.master.key".into());
+        if master_key_file.is_empty() {
+            return Err(b.invalid("keys.master_key_file", "must not be empty"));
+        }
+        let database_url = raw
+            .database
+            .url
+            .unwrap_or_else(|| "sqlite://tessera.db".into());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(b.invalid("database.url", "expected sqlite://PATH or postgres://…"));
+        }
+        Ok(Config {
+            server: ServerConfig {
+                bind,
+                public_url,
+                trust_forwarded_for: raw.server.trust_forwarded_for.unwrap_or(false),
+            },
+            database: DatabaseConfig {
+                url: database_url,
+                synchronous: b.choice(
+                    "database.synchronous",
+                    raw.database.synchronous,
+                    Synchronous::Normal,
+                )?,
+            },
+            tokens: TokensConfig {
+                algorithm,
+                issuer,
+                audience,
+                typ,
+                access_ttl: b.positive("tokens.access_ttl", raw.tokens.access_ttl, 15 * 60)?,
+                refresh_ttl: b.positive(
+                    "tokens.refresh_ttl",
+                    raw.tokens.refresh_ttl,
+                    14 * 86_400,
+                )?,
+                idle_timeout: b.positive(
+                    "tokens.idle_timeout",
+                    raw.tokens.idle_timeout,
+                    7 * 86_400,
+                )?,
+                reuse_grace: b.duration("tokens.reuse_grace", raw.tokens.reuse_grace, 10)?,
+                leeway: b.duration("tokens.leeway", raw.tokens.leeway, 60)?,
+                delivery: b.choice("tokens.delivery", raw.tokens.delivery, Delivery::Cookie)?,
+            },
+            cookie: CookieConfig {
+                same_site: b.choice("cookie.same_site", raw.cookie.same_site, SameSite::Strict)?,
+                secure: raw.cookie.secure.unwrap_or(true),
+            },
+            cors: CorsConfig { allowed_origins },
+            signup: SignupConfig {
+                enabled: raw.signup.enabled.unwrap_or(true),
+            },
+            password: PasswordConfig {
+                min_length: match raw.password.min_length.unwrap_or(8) {
+                    0 => return Err(b.invalid("password.min_length", "must be at least 1")),
+                    n => n as usize,
+                },
+            },
+            rate_limit: RateLimitConfig {
+                login_per_minute: raw.rate_limit.login_per_minute.unwrap_or(10),
+                signup_per_minute: raw.rate_limit.signup_per_minute.unwrap_or(10),
+                refresh_per_minute: raw.rate_limit.refresh_per_minute.unwrap_or(600),
+            },
+            redis: RedisConfig { url: raw.redis.url },
+            keys: KeysConfig {
+                rotation_period: b.positive(
+                    "keys.rotation_period",
+                    raw.keys.rotation_period,
+                    30 * 86_400,
+                )?,
+                jwks_max_age: b.duration("keys.jwks_max_age", raw.keys.jwks_max_age, 5 * 60)?,
+                master_key_file: PathBuf::from(master_key_file),
+            },
+            log: LogConfig {
+                format: b.choice("log.format", raw.log.format, LogFormat::Text)?,
+                level,
+            },
+        })
+    }
+}
+
+/// Which environment variable set which key, for error messages.
+#[derive(Debug, Default)]
+struct Origins(HashMap<&'static str, String>);
+
+struct Builder<'a> {
+    origins: &'a Origins,
+}
+
+impl Builder<'_> {
+    fn invalid(&self, key: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key,
+            origin: self
+                .origins
+                .0
+                .get(key)
+                .map(|v| format!(" (from {v})"))
+                .unwrap_or_default(),
+            message: message.into(),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &'static str,
+        v: Option<String>,
+        default_secs: u64,
+    ) -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(Duration::from_secs(default_secs)),
+            Some(text) => parse_duration(&text).map_err(|m| self.invalid(key, m)),
+        }
+    }
+
+    fn positive(
+        &self,
+        key: &'static str,
+        v: Option<String>,
+        default_secs: u64,
+    ) -> Result<Duration, ConfigError> {
+        let d = self.duration(key, v, default_secs)?;
+        if d.is_zero() {
+            return Err(self.invalid(key, "must be longer than 0s"));
+        }
+        Ok(d)
+    }
+
+    fn choice<T: Choice>(
+        &self,
+        key: &'static str,
+        v: Option<String>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(text) => T::parse(text.trim())
+                .ok_or_else(|| self.invalid(key, format!("expected {}", T::EXPECTED))),
+        }
+    }
+}
+
+/// A setting with a fixed set of values.
+pub(crate) trait Choice: Sized {
+    const EXPECTED: &'static str;
+    fn parse(s: &str) -> Option<Self>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = Config::defaults();
+        assert_eq!(c.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.tokens.issuer, "http://127.0.0.1:8080");
+        assert_eq!(
+            c.cors.allowed_origins,
+            vec!["http://127.0.0.1:8080".to_owned()]
+        );
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.database.url, "sqlite://tessera.db");
+        assert_eq!(KEYS.len(), 29);
+    }
+}

@@ -1,0 +1,308 @@
+//! The one place where errors become HTTP answers (SPEC §5): status, `error` code,
+//! `error_description`, `login_required`, and the headers that go with them
+//! (`WWW-Authenticate` on Bearer routes per RFC 6750 §3, `Retry-After` on 429, the cleared
+//! refresh cookie on every `login_required` answer).
+
+use std::borrow::Cow;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_tokens::{AccessError, Failure, LoginError, RefreshError, SessionError, SignupError};
+
+use crate::cookie::RefreshCookie;
+
+/// An error answer. Build one with the constructors or `From` a domain error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    description: Cow<'static, str>,
+    login_required: bool,
+    bearer: bool,
+    retry_after: Option<u64>,
+    set_cookie: Option<HeaderValue>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+            login_required: false,
+            bearer: false,
+            retry_after: None,
+            set_cookie: None,
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 413 `invalid_request`: the body is over the limit.
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is larger than 64 KiB",
+        )
+    }
+
+    /// 401 `invalid_token` on a Bearer route.
+    pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description).bearer()
+    }
+
+    /// 401 `invalid_refresh_token`, `login_required`.
+    pub fn invalid_refresh_token(description: &'static str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+            description,
+        )
+        .login_required()
+    }
+
+    /// 403 `csrf_failed`.
+    pub fn csrf_failed(description: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "csrf_failed", description)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(description: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", description)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(description: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+
+    /// 405 `method_not_allowed` (not a SPEC §5 code: the route exists, the method does not).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept this method",
+        )
+    }
+
+    /// 429 `rate_limited` with `Retry-After: secs`.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; retry later",
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
+    /// 503 `unavailable`.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database is unavailable; retry later",
+        )
+    }
+
+    /// 500 `internal_error` (a bug; details are in the logs, not in the answer).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error",
+        )
+    }
+
+    /// Marks the answer as coming from a Bearer route: a 401 gets `WWW-Authenticate`.
+    pub fn bearer(mut self) -> Self {
+        self.bearer = true;
+        self
+    }
+
+    fn login_required(mut self) -> Self {
+        self.login_required = true;
+        self
+    }
+
+    /// Attaches the cleared refresh cookie when the answer is `login_required` (SPEC §4: the
+    /// cookie is cleared on any `login_required` answer).
+    pub fn clearing(mut self, cookie: &RefreshCookie) -> Self {
+        if self.login_required {
+            self.set_cookie = Some(cookie.clear());
+        }
+        self
+    }
+
+    /// The `error` code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// True when the client must log in again.
+    pub fn is_login_required(&self) -> bool {
+        self.login_required
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    login_required: bool,
+}
+
+/// Text safe inside a quoted-string of `WWW-Authenticate` (RFC 6750 §3: no `"` or `\`,
+/// printable ASCII only).
+fn quoted_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&Body {
+            error: self.code,
+            error_description: &self.description,
+            login_required: self.login_required,
+        })
+        .unwrap_or_default();
+        let mut res = (self.status, body).into_response();
+        let h = res.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.bearer && self.status == StatusCode::UNAUTHORIZED {
+            let v = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                quoted_safe(&self.description)
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(WWW_AUTHENTICATE, v);
+            }
+        }
+        if let Some(secs) = self.retry_after {
+            h.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(c) = self.set_cookie {
+            h.append(SET_COOKIE, c);
+        }
+        res
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Unavailable => ApiError::unavailable(),
+            Failure::Internal => ApiError::internal(),
+        }
+    }
+}
+
+impl From<SignupError> for ApiError {
+    fn from(e: SignupError) -> Self {
+        match e {
+            SignupError::InvalidUsername(why) => ApiError::invalid_request(why),
+            SignupError::PasswordTooLong => {
+                ApiError::invalid_request("password is longer than 1024 bytes")
+            }
+            SignupError::WeakPassword(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                e.to_string(),
+            ),
+            SignupError::UsernameTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "this username is taken",
+            ),
+            SignupError::Failure(f) => f.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid username or password",
+            ),
+            LoginError::Failure(f) => f.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        let code = match e {
+            RefreshError::Expired => "refresh_token_expired",
+            RefreshError::Revoked => "refresh_token_revoked",
+            RefreshError::Reused => "refresh_token_reused",
+            RefreshError::Unknown => "invalid_refresh_token",
+            RefreshError::Failure(f) => return f.into(),
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()).login_required()
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::NotFound => ApiError::not_found("no such session"),
+            SessionError::Failure(f) => f.into(),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Expired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "the access token has expired",
+            )
+            .bearer(),
+            AccessError::Revoked => {
+                ApiError::invalid_token("the session of this access token was revoked")
+            }
+            AccessError::Invalid(why) => ApiError::invalid_token(why),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn www_authenticate_text_is_quoted_safe() {
+        assert_eq!(quoted_safe("bad \"sig\"\\\n"), "bad ?sig???");
+    }
+}

@@ -1,0 +1,298 @@
+//! Extractors that turn every malformed input into a SPEC §5 answer (never a 415, never a
+//! 500): JSON and form bodies, the Bearer access token, the admin token, the refresh token
+//! of refresh and logout, the client's address and path ids.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tessera_jose::SecretString;
+use tessera_tokens::{AccessClaims, ClientInfo};
+
+use crate::csrf;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// True when the `Content-Type` essence is `essence` (parameters such as `charset` allowed).
+fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
+}
+
+/// Reads the whole body within the `DefaultBodyLimit` (64 KiB); over it → 413.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            ApiError::body_too_large()
+        }
+        _ => ApiError::invalid_request("the request body could not be read"),
+    })
+}
+
+/// Parses JSON; the error names a missing field but never echoes a value (it could be a
+/// password sent with the wrong type).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::invalid_request("the request body is not valid JSON")
+            }
+            Category::Data => {
+                let msg = e.to_string();
+                match msg
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.split_once('`'))
+                {
+                    Some((field, _)) => {
+                        ApiError::invalid_request(format!("missing field `{field}`"))
+                    }
+                    None => ApiError::invalid_request(
+                        "a field of the request body has the wrong type or value",
+                    ),
+                }
+            }
+        }
+    })
+}
+
+/// A JSON body: `Content-Type: application/json` required (else 400, not 415).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !content_type_is(req.headers(), "application/json") {
+            return Err(ApiError::invalid_request(
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body (the OAuth endpoints, RFC 7009 and 7662).
+#[derive(Debug)]
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !content_type_is(req.headers(), "application/x-www-form-urlencoded") {
+            return Err(ApiError::invalid_request(
+                "expected Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(FormBody)
+            .map_err(|_| ApiError::invalid_request("malformed form body or missing parameter"))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The verified claims of the request's access token. No database: signature, claims and
+/// the in-memory revocation cache only.
+#[derive(Debug)]
+pub struct Bearer(pub AccessClaims);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(&parts.headers)
+            .ok_or_else(|| ApiError::invalid_token("missing access token"))?;
+        Ok(Bearer(state.auth().verify_access(token)?))
+    }
+}
+
+/// A request authorised by the admin token (`TESSERA_ADMIN_TOKEN`).
+#[derive(Debug)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state
+            .check_admin(bearer_token(&parts.headers))
+            .map(|()| Admin)
+    }
+}
+
+/// Who is calling: `User-Agent` and IP (the peer address, or the last `X-Forwarded-For`
+/// hop when `server.trust_forwarded_for` is on).
+#[derive(Debug)]
+pub struct Client(pub ClientInfo);
+
+impl Client {
+    /// The IP as a rate-limit key.
+    pub fn ip_key(&self) -> &str {
+        self.0.ip.as_deref().unwrap_or("unknown")
+    }
+}
+
+fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
+    // The last hop is the one our own proxy appended; earlier ones are client-controlled.
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    last.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip = if state.config().server.trust_forwarded_for {
+            forwarded_ip(&parts.headers).or(peer)
+        } else {
+            peer
+        };
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Client(ClientInfo {
+            user_agent,
+            ip: ip.map(|ip| ip.to_canonical().to_string()),
+        }))
+    }
+}
+
+/// One path parameter; a malformed one (bad percent-encoding) is a 400, not axum's text.
+#[derive(Debug)]
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| PathId(id))
+            .map_err(|_| ApiError::invalid_request("malformed path parameter"))
+    }
+}
+
+/// The refresh token of refresh and logout: from the cookie when present (then the CSRF
+/// check applies), else from a JSON body `{"refresh_token"}`. A request with no body (and
+/// any or no content type) is accepted and yields no token.
+#[derive(Debug)]
+pub struct RefreshInput {
+    /// The token, if the request carried one.
+    pub token: Option<SecretString>,
+    /// True when it came from the cookie: the answer then delivers by cookie too.
+    pub from_cookie: bool,
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<SecretString>,
+}
+
+impl FromRequest<AppState> for RefreshInput {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = state.cookie().find(req.headers()) {
+            csrf::check(req.headers(), state.allowed_origins())?;
+            return Ok(RefreshInput {
+                token: Some(SecretString::new(token.to_owned())),
+                from_cookie: true,
+            });
+        }
+        let json = content_type_is(req.headers(), "application/json");
+        let bytes = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(RefreshInput {
+                token: None,
+                from_cookie: false,
+            });
+        }
+        if !json {
+            return Err(ApiError::invalid_request(
+                "expected Content-Type: application/json",
+            ));
+        }
+        let body: RefreshBody = parse_json(&bytes)?;
+        Ok(RefreshInput {
+            token: body.refresh_token,
+            from_cookie: false,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn json_errors_never_echo_values() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Login {
+            username: String,
+            password: String,
+        }
+        let e = parse_json::<Login>(br#"{"username":"a","password":12345678}"#).unwrap_err();
+        assert!(!format!("{e:?}").contains("12345678"), "{e:?}");
+        let e = parse_json::<Login>(br#"{"username":"a"}"#).unwrap_err();
+        assert!(
+            format!("{e:?}").contains("missing field `password`"),
+            "{e:?}"
+        );
+        assert_eq!(
+            parse_json::<Login>(b"{").unwrap_err().code(),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(content_type_is(&h, "application/json"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("bearer  abc "));
+        assert_eq!(bearer_token(&h), Some("abc"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&h), None);
+        h.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 10.0.0.7"),
+        );
+        assert_eq!(forwarded_ip(&h), Some("10.0.0.7".parse().unwrap()));
+    }
+}

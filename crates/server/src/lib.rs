@@ -1,0 +1,48 @@
+//! # tessera-server
+//!
+//! Tessera's HTTP server (SPEC §4): an axum [`app`] over the `tessera-tokens` domain, with
+//! the refresh cookie, CSRF checks, CORS, rate limits, Prometheus metrics and the layered
+//! [`Config`]. Handlers are thin: extract, call one `Auth` function, map the answer in
+//! one place ([`ApiError`]).
+//!
+//! ```
+//! use tessera_server::Config;
+//!
+//! // Defaults < TOML file < TESSERA_<SECTION>__<KEY> variables.
+//! let env = [("TESSERA_TOKENS__ACCESS_TTL".to_owned(), "2m".to_owned())];
+//! let config = Config::load(None, env)?;
+//! assert_eq!(config.tokens.access_ttl.as_secs(), 120);
+//! assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
+//!
+//! // Unknown settings stop start-up, naming the culprit.
+//! let err = Config::load(None, [("TESSERA_TOKENS__TTL".to_owned(), "1m".to_owned())]).unwrap_err();
+//! assert!(err.to_string().contains("TESSERA_TOKENS__TTL"));
+//! # Ok::<(), tessera_server::ConfigError>(())
+//! ```
+//!
+//! [`serve`] runs it all for `tessera serve`; tests build an [`AppState`] with a manual
+//! clock and serve [`app`] on an ephemeral port.
+
+mod app;
+pub mod config;
+mod cookie;
+mod csrf;
+mod error;
+mod extract;
+mod master_key;
+pub mod metrics;
+mod observe;
+pub mod rate_limit;
+mod routes;
+mod serve;
+mod state;
+mod store_adapter;
+
+pub use app::{app, BODY_LIMIT};
+pub use config::{Config, ConfigError};
+pub use cookie::{RefreshCookie, DEV_NAME as DEV_COOKIE_NAME, SECURE_NAME as COOKIE_NAME};
+pub use error::ApiError;
+pub use master_key::load_master_key;
+pub use serve::{init_logging, serve, spawn_background, StartError};
+pub use state::AppState;
+pub use store_adapter::connect as connect_store;

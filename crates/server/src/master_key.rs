@@ -1,0 +1,109 @@
+//! The master key (SPEC §4, §6): `TESSERA_MASTER_KEY` (32 bytes, base64url), else the key
+//! file, created with mode 0600 on first start and read after. Replicas must share it:
+//! signing keys in the database are sealed under it.
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+use tessera_tokens::MasterKey;
+
+use crate::serve::StartError;
+
+/// Loads the master key from `env_value` (the value of `TESSERA_MASTER_KEY`) when set, else
+/// from `file`, creating the file (mode 0600) with a new random key when it does not exist.
+pub fn load_master_key(env_value: Option<&str>, file: &Path) -> Result<MasterKey, StartError> {
+    if let Some(v) = env_value {
+        return MasterKey::from_base64url(v).map_err(|_| {
+            StartError::MasterKey(
+                "TESSERA_MASTER_KEY must be 32 random bytes, base64url-encoded".into(),
+            )
+        });
+    }
+    match std::fs::read_to_string(file) {
+        Ok(text) => return read_existing(file, &text),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(StartError::MasterKey(format!(
+                "cannot read {}: {e}",
+                file.display()
+            )))
+        }
+    }
+    let key = MasterKey::generate().map_err(|e| StartError::MasterKey(e.to_string()))?;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = match options.open(file) {
+        Ok(f) => f,
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                StartError::MasterKey(format!("cannot read {}: {e}", file.display()))
+            })?;
+            return read_existing(file, &text);
+        }
+        Err(e) => {
+            return Err(StartError::MasterKey(format!(
+                "cannot create {}: {e}",
+                file.display()
+            )))
+        }
+    };
+    let mut text = key.to_base64url();
+    text.push('\n');
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StartError::MasterKey(format!("cannot write {}: {e}", file.display())))?;
+    tracing::warn!(
+        file = %file.display(),
+        "created a new master key file; back it up: without it the stored signing keys cannot be opened"
+    );
+    Ok(key)
+}
+
+fn read_existing(file: &Path, text: &str) -> Result<MasterKey, StartError> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(file) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), "the master key file is readable by group or others; chmod 600 it");
+        }
+    }
+    MasterKey::from_base64url(text).map_err(|_| {
+        StartError::MasterKey(format!(
+            "{} does not hold a master key (32 random bytes, base64url-encoded)",
+            file.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_with_mode_0600_then_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.master.key");
+        let a = load_master_key(None, &path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let b = load_master_key(None, &path).unwrap();
+        assert_eq!(a.to_base64url(), b.to_base64url());
+        let env = MasterKey::generate().unwrap().to_base64url();
+        let c = load_master_key(Some(&env), &path).unwrap();
+        assert_eq!(c.to_base64url(), env, "the environment wins over the file");
+        assert!(load_master_key(Some("short"), &path).is_err());
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(load_master_key(None, &path).is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! `POST /v1/login`: credentials in, TokenResponse out (SPEC §4).
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use tessera_jose::SecretString;
+use tessera_tokens::{LoginError, MAX_USERNAME_CHARS};
+
+use crate::config::Delivery;
+use crate::error::ApiError;
+use crate::extract::{Client, JsonBody};
+use crate::metrics::LoginResult;
+use crate::rate_limit::{Bucket, RetryAfter};
+use crate::routes::token_response;
+use crate::state::AppState;
+
+/// `{"username","password","delivery"?: "cookie"|"body"}`.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    username: String,
+    password: SecretString,
+    #[serde(default)]
+    delivery: Option<Delivery>,
+}
+
+/// The per-username rate-limit key: case-insensitive like usernames, and bounded so that
+/// junk usernames cannot grow the limiter's memory.
+fn username_limit_key(username: &str) -> String {
+    username
+        .chars()
+        .take(MAX_USERNAME_CHARS + 1)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// 200 TokenResponse; 401 `invalid_credentials` (the same answer for an unknown user and a
+/// wrong password); 429 while the username or the IP has too many recent failures —
+/// checked before any password hashing.
+pub async fn login(
+    State(state): State<AppState>,
+    client: Client,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let metrics = state.metrics();
+    let limiter = state.limiter();
+    let ip = client.ip_key().to_owned();
+    let user_key = username_limit_key(&req.username);
+    let limited = match limiter.check(Bucket::LoginIp, &ip).await {
+        Ok(()) => limiter.check(Bucket::LoginUser, &user_key).await,
+        Err(r) => Err(r),
+    };
+    if let Err(RetryAfter(secs)) = limited {
+        metrics.login(LoginResult::RateLimited);
+        tracing::info!(ip = %ip, "login refused: rate limited");
+        return Err(ApiError::rate_limited(secs));
+    }
+    let by_cookie = req.delivery.unwrap_or(state.config().tokens.delivery) == Delivery::Cookie;
+    match state
+        .auth()
+        .login(&req.username, req.password, client.0)
+        .await
+    {
+        Ok(issued) => {
+            limiter.reset(Bucket::LoginUser, &user_key).await;
+            metrics.login(LoginResult::Success);
+            tracing::info!(user_id = %issued.user_id, session_id = %issued.session_id, "login");
+            Ok(token_response(&state, &issued, by_cookie))
+        }
+        Err(e) => {
+            if e == LoginError::InvalidCredentials {
+                limiter.hit(Bucket::LoginIp, &ip).await;
+                limiter.hit(Bucket::LoginUser, &user_key).await;
+                metrics.login(LoginResult::InvalidCredentials);
+                tracing::info!(ip = %ip, "login failed: invalid credentials");
+            } else {
+                metrics.login(LoginResult::Error);
+            }
+            Err(e.into())
+        }
+    }
+}

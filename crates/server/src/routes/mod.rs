@@ -1,0 +1,66 @@
+//! Thin handlers: each extracts, calls one `Auth` function, and returns. Rate limits and
+//! metrics are counted here because they are HTTP concerns, not domain ones.
+
+pub mod admin;
+pub mod health;
+pub mod login;
+pub mod me;
+pub mod oauth;
+pub mod refresh;
+pub mod users;
+pub mod well_known;
+
+use axum::http::header::{CACHE_CONTROL, PRAGMA, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tessera_tokens::Issued;
+
+use crate::state::AppState;
+
+/// SPEC §4 TokenResponse.
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    refresh_expires_in: i64,
+    session_id: &'a str,
+}
+
+/// The answer of login and refresh: the refresh token goes in the cookie or in the body,
+/// never both. Token answers are never cached (RFC 6749 §5.1).
+pub(crate) fn token_response(state: &AppState, issued: &Issued, by_cookie: bool) -> Response {
+    let secret = issued.refresh_token.expose_secret();
+    let body = TokenResponse {
+        access_token: &issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        refresh_token: (!by_cookie).then_some(secret),
+        refresh_expires_in: issued.refresh_expires_in,
+        session_id: &issued.session_id,
+    };
+    let mut res = (StatusCode::OK, Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    if by_cookie {
+        h.insert(
+            SET_COOKIE,
+            state.cookie().set(secret, issued.refresh_expires_in),
+        );
+    }
+    res
+}
+
+/// A 204 that also clears the refresh cookie.
+pub(crate) fn no_content_clearing_cookie(state: &AppState) -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, state.cookie().clear())],
+    )
+        .into_response()
+}

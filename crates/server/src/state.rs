@@ -1,0 +1,167 @@
+//! The state every handler shares: the domain service, the configuration and what is
+//! derived from it once at start (cookie, admin-token digest, precomputed answers).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use tessera_jose::primitives::{constant_time_eq, sha256};
+use tessera_jose::SecretString;
+use tessera_tokens::{Auth, Clock, MasterKey, PasswordParams, Settings, Store};
+
+use crate::config::Config;
+use crate::cookie::RefreshCookie;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::serve::StartError;
+
+/// Shared application state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    auth: Arc<Auth>,
+    config: Config,
+    limiter: RateLimiter,
+    metrics: Arc<Metrics>,
+    /// SHA-256 of the admin token; `None` disables the admin API.
+    admin_digest: Option<[u8; 32]>,
+    cookie: RefreshCookie,
+    jwks_cache_control: HeaderValue,
+    metadata: Bytes,
+}
+
+impl AppState {
+    /// Builds the state: loads (or creates, on first start) the signing key from `store`,
+    /// sealed under `master`. Tests pass a `ManualClock` and
+    /// `PasswordParams::INSECURE_FOR_TESTS`; `serve` passes the system clock and OWASP.
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: MasterKey,
+        password_params: PasswordParams,
+        admin_token: Option<SecretString>,
+    ) -> Result<AppState, StartError> {
+        let t = &config.tokens;
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let settings = Settings {
+            issuer: t.issuer.clone(),
+            audience: t.audience.clone(),
+            typ: t.typ.clone(),
+            algorithm: t.algorithm,
+            access_ttl: secs(t.access_ttl),
+            refresh_ttl: secs(t.refresh_ttl),
+            idle_timeout: secs(t.idle_timeout),
+            reuse_grace: secs(t.reuse_grace),
+            leeway: secs(t.leeway),
+            min_password_len: config.password.min_length,
+            password_params,
+            // One Argon2 hash per core at most: logins queue instead of starving the runtime
+            // or multiplying memory (19 MiB each with OWASP parameters).
+            // One core stays free for request handling while logins hash (so Argon2id cannot
+            // delay token verification); at least one hash runs.
+            hash_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        };
+        let auth = Auth::new(store, Arc::clone(&clock), &master, settings)
+            .await
+            .map_err(StartError::Keys)?;
+        let admin_digest = admin_token
+            .filter(|t| !t.expose_secret().is_empty())
+            .map(|t| sha256(t.expose_secret().as_bytes()));
+        let jwks_cache_control = HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            config.keys.jwks_max_age.as_secs()
+        ))
+        .unwrap_or(HeaderValue::from_static("public, max-age=300"));
+        Ok(AppState(Arc::new(Inner {
+            auth: Arc::new(auth),
+            limiter: RateLimiter::local(&config.rate_limit, clock),
+            metrics: Arc::new(Metrics::default()),
+            admin_digest,
+            cookie: RefreshCookie::new(&config.cookie),
+            jwks_cache_control,
+            metadata: Bytes::from(metadata_json(&config)),
+            config,
+        })))
+    }
+
+    /// The domain service.
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.0.auth
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// The refresh cookie of this configuration.
+    pub fn cookie(&self) -> &RefreshCookie {
+        &self.0.cookie
+    }
+
+    /// Every allowed browser origin (CSRF and CORS).
+    pub fn allowed_origins(&self) -> &[String] {
+        &self.0.config.cors.allowed_origins
+    }
+
+    /// `Cache-Control` of the JWKS.
+    pub fn jwks_cache_control(&self) -> &HeaderValue {
+        &self.0.jwks_cache_control
+    }
+
+    /// The RFC 8414 metadata document.
+    pub fn metadata(&self) -> Bytes {
+        self.0.metadata.clone()
+    }
+
+    /// Checks a presented admin token in constant time (digests are compared, so neither
+    /// the content nor the length of the configured token leaks through timing).
+    pub fn check_admin(&self, presented: Option<&str>) -> Result<(), ApiError> {
+        let Some(expected) = &self.0.admin_digest else {
+            return Err(ApiError::forbidden(
+                "admin API disabled: TESSERA_ADMIN_TOKEN is not set",
+            ));
+        };
+        let presented = presented.ok_or_else(|| ApiError::invalid_token("missing admin token"))?;
+        if constant_time_eq(&sha256(presented.as_bytes()), expected) {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_token("invalid admin token"))
+        }
+    }
+}
+
+/// RFC 8414 authorization server metadata.
+fn metadata_json(config: &Config) -> String {
+    let base = &config.server.public_url;
+    serde_json::json!({
+        "issuer": config.tokens.issuer,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        // The admin token as a Bearer token (not a registered client authentication method;
+        // client credentials come with registered clients, SPEC §7).
+        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        // No authorization endpoint and no OAuth token endpoint yet: tokens come from
+        // /v1/login and /v1/token/refresh.
+        "response_types_supported": [],
+        "grant_types_supported": [],
+    })
+    .to_string()
+}

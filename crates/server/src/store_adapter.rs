@@ -1,0 +1,25 @@
+//! The one call into `tessera-store`: open the configured database.
+
+use std::sync::Arc;
+
+use tessera_store::{SqliteOptions, SqliteStore};
+use tessera_tokens::{Store, StoreError};
+
+use crate::config::{DatabaseConfig, Synchronous};
+
+/// Opens (creating and migrating) the database of `config`: SQLite with the configured
+/// `synchronous`; any other URL goes to `tessera_store::connect_any`, which names what it
+/// supports.
+pub async fn connect(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    if config.url.starts_with("sqlite:") {
+        let options = SqliteOptions {
+            synchronous: match config.synchronous {
+                Synchronous::Normal => tessera_store::Synchronous::Normal,
+                Synchronous::Full => tessera_store::Synchronous::Full,
+            },
+            ..SqliteOptions::default()
+        };
+        return Ok(Arc::new(SqliteStore::connect(&config.url, options).await?));
+    }
+    tessera_store::connect_any(&config.url).await
+}

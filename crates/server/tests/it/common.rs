@@ -1,0 +1,348 @@
+//! The test harness: one app per test, on 127.0.0.1:0.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, SET_COOKIE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tessera_jose::SecretString;
+use tessera_server::{app, AppState, Config};
+use tessera_store::{SqliteOptions, SqliteStore};
+use tessera_tokens::{ManualClock, MasterKey, PasswordParams};
+
+/// The admin token of apps started with one.
+pub const ADMIN: &str = "test-admin-token-7f3a9c1e5b";
+/// Start time of every manual clock.
+pub const T0: i64 = 1_800_000_000;
+/// A password every test user has.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// `server.public_url` of test apps: the one browser origin allowed by default.
+pub const PUBLIC_URL: &str = "http://tessera.test";
+/// The refresh cookie's name with the default `cookie.secure = true`.
+pub const COOKIE: &str = "__Host-tessera_refresh";
+
+/// Everything every test app logs, at TRACE level: one global subscriber for the whole
+/// binary, installed before the first app starts (a per-test `set_default` would race with
+/// tracing's callsite-interest cache while other tests run in parallel).
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The captured logs so far.
+pub fn captured_logs() -> String {
+    let capture = LOGS.get().expect("an app was started");
+    String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Capture> = OnceLock::new();
+
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        capture
+    });
+}
+
+/// How a test app is set up.
+pub struct Setup {
+    pub env: Vec<(String, String)>,
+    pub admin: Option<&'static str>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            env: Vec::new(),
+            admin: Some(ADMIN),
+        }
+    }
+}
+
+impl Setup {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn no_admin(mut self) -> Self {
+        self.admin = None;
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        TestApp::start_with(self).await
+    }
+}
+
+/// A running app.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub store: Arc<SqliteStore>,
+    _dir: TempDir,
+}
+
+/// Tokens of one login with body delivery.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub sid: String,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Setup::default().start().await
+    }
+
+    pub fn setup() -> Setup {
+        Setup::default()
+    }
+
+    async fn start_with(setup: Setup) -> TestApp {
+        capture_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = [
+            ("TESSERA_SERVER__PUBLIC_URL", PUBLIC_URL),
+            ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "1000"),
+            ("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "100"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(setup.env); // later entries win over the harness defaults
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let config = Config::load(None, env).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
+        let store = Arc::new(
+            SqliteStore::connect(&url, SqliteOptions::default())
+                .await
+                .unwrap(),
+        );
+        let clock = ManualClock::new(T0);
+        let state = AppState::new(
+            config,
+            store.clone(),
+            Arc::new(clock.clone()),
+            MasterKey::generate().unwrap(),
+            PasswordParams::INSECURE_FOR_TESTS,
+            setup.admin.map(|a| SecretString::new(a.to_owned())),
+        )
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            base: format!("http://{addr}"),
+            http,
+            clock,
+            state,
+            store,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
+    pub fn post_json(&self, path: &str, body: Value) -> RequestBuilder {
+        self.http.post(self.url(path)).json(&body)
+    }
+
+    /// Creates a user with [`PASSWORD`]; returns its id.
+    pub async fn signup(&self, username: &str) -> String {
+        let res = self
+            .post_json(
+                "/v1/users",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Logs in with body delivery.
+    pub async fn login(&self, username: &str) -> Tokens {
+        let res = self
+            .post_json(
+                "/v1/login",
+                json!({"username": username, "password": PASSWORD, "delivery": "body"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        tokens(res.json().await.unwrap())
+    }
+
+    /// Logs in with cookie delivery; returns the access token and the cookie value.
+    pub async fn login_cookie(&self, username: &str) -> (String, String) {
+        let res = self
+            .post_json(
+                "/v1/login",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let cookie = refresh_cookie(res.headers()).expect("Set-Cookie");
+        let body: Value = res.json().await.unwrap();
+        (body["access_token"].as_str().unwrap().to_owned(), cookie)
+    }
+
+    /// Signs up and logs in (body delivery).
+    pub async fn user(&self, username: &str) -> (String, Tokens) {
+        let id = self.signup(username).await;
+        (id, self.login(username).await)
+    }
+
+    /// `POST /v1/token/refresh` with a body token.
+    pub async fn refresh_body(&self, refresh: &str) -> Response {
+        self.post_json("/v1/token/refresh", json!({"refresh_token": refresh}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST path` carrying the refresh cookie and no body.
+    pub fn with_cookie(&self, path: &str, cookie: &str) -> RequestBuilder {
+        self.post(path)
+            .header("cookie", format!("{COOKIE}={cookie}"))
+    }
+
+    pub async fn me(&self, access: &str) -> Response {
+        self.get("/v1/me").bearer_auth(access).send().await.unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Parses a TokenResponse with body delivery.
+pub fn tokens(body: Value) -> Tokens {
+    Tokens {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token in body")
+            .to_owned(),
+        sid: body["session_id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The value of our refresh cookie in the response's `Set-Cookie`, if set.
+pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let rest = v.strip_prefix(COOKIE)?.strip_prefix('=')?;
+        Some(rest.split(';').next().unwrap_or("").to_owned())
+    })
+}
+
+/// The full `Set-Cookie` line of our cookie, if set.
+pub fn set_cookie_line(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(COOKIE) || v.starts_with("tessera_refresh="))
+}
+
+/// Asserts an error answer: status, code, `login_required`, JSON content type.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> (HeaderMap, Value) {
+    assert_eq!(res.status(), status, "expected {code}");
+    let headers = res.headers().clone();
+    assert!(
+        headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{headers:?}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    let login_required = matches!(
+        code,
+        "refresh_token_expired"
+            | "refresh_token_revoked"
+            | "refresh_token_reused"
+            | "invalid_refresh_token"
+    );
+    assert_eq!(
+        body.get("login_required") == Some(&json!(true)),
+        login_required,
+        "{body}"
+    );
+    if login_required {
+        let line = set_cookie_line(&headers).expect("login_required clears the cookie");
+        assert!(line.contains("Max-Age=0"), "{line}");
+    }
+    (headers, body)
+}
+
+/// Asserts a 401 of a Bearer route with its `WWW-Authenticate`.
+pub async fn assert_bearer_error(res: Response, code: &str) -> Value {
+    let (headers, body) = assert_error(res, StatusCode::UNAUTHORIZED, code).await;
+    let www = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+        "{www}"
+    );
+    body
+}

@@ -1,0 +1,20 @@
+//! tessera-server over real HTTP: the app on an ephemeral port, a fresh SQLite database per
+//! test, a manual clock (no test sleeps), weak Argon2 parameters.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod access;
+mod admin;
+mod concurrency;
+mod config;
+mod cookies_csrf;
+mod edges;
+mod health;
+mod logs;
+mod oauth;
+mod rate_limits;
+mod refresh;
+mod serve;
+mod sessions;
+mod signup_login;

@@ -1,0 +1,177 @@
+//! Rate limits on login (per username and per IP), signup and refresh, with `Retry-After`,
+//! reset by moving the clock.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+async fn login_status(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
+    app.post_json(
+        "/v1/login",
+        json!({"username": user, "password": pw, "delivery": "body"}),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn failed_logins_per_username_are_limited_until_the_window_passes() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "3")
+        .start()
+        .await;
+    app.signup("alice").await;
+    for _ in 0..3 {
+        assert_eq!(
+            login_status(&app, "alice", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.clock.advance(20);
+    // Even the right password is refused now: the check comes before hashing.
+    let (headers, _) = assert_error(
+        login_status(&app, "ALICE", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(headers["retry-after"], "40");
+    // Another username from the same IP is not limited yet (per-IP limit is 9).
+    app.signup("bob").await;
+    assert_eq!(
+        login_status(&app, "bob", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(40);
+    assert_eq!(
+        login_status(&app, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let m = app.metrics().await;
+    assert!(
+        m.contains("tessera_logins_total{result=\"rate_limited\"} 1"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_username_failures() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "2")
+        .start()
+        .await;
+    app.signup("alice").await;
+    login_status(&app, "alice", "wrong password").await;
+    assert_eq!(
+        login_status(&app, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    login_status(&app, "alice", "wrong password").await;
+    assert_eq!(
+        login_status(&app, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_per_ip_are_limited_at_three_times_the_username_limit() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "2")
+        .start()
+        .await;
+    app.signup("alice").await;
+    for i in 0..6 {
+        let res = login_status(&app, &format!("nobody{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (headers, _) = assert_error(
+        login_status(&app, "alice", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(headers["retry-after"], "60");
+    app.clock.advance(60);
+    assert_eq!(
+        login_status(&app, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn signups_per_ip_are_limited() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "2")
+        .start()
+        .await;
+    app.signup("a1").await;
+    app.signup("a2").await;
+    let res = app
+        .post_json("/v1/users", json!({"username": "a3", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let (headers, _) = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(headers["retry-after"], "60");
+    app.clock.advance(60);
+    app.signup("a3").await;
+}
+
+#[tokio::test]
+async fn refreshes_per_ip_are_limited() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "2")
+        .start()
+        .await;
+    let (_, t0) = app.user("alice").await;
+    let t1 = tokens(app.refresh_body(&t0.refresh).await.json().await.unwrap());
+    let t2 = tokens(app.refresh_body(&t1.refresh).await.json().await.unwrap());
+    let (headers, _) = assert_error(
+        app.refresh_body(&t2.refresh).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(headers["retry-after"], "60");
+    app.clock.advance(60);
+    assert_eq!(
+        app.refresh_body(&t2.refresh).await.status(),
+        StatusCode::OK,
+        "t2 was not spent"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_used_only_when_trusted() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "1")
+        .env("TESSERA_SERVER__TRUST_FORWARDED_FOR", "true")
+        .start()
+        .await;
+    for (i, ip) in ["203.0.113.1", "203.0.113.2"].iter().enumerate() {
+        let res = app
+            .post_json(
+                "/v1/users",
+                json!({"username": format!("u{i}"), "password": PASSWORD}),
+            )
+            .header("x-forwarded-for", format!("10.9.9.9, {ip}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "1")
+        .start()
+        .await;
+    app.signup("u0").await;
+    let res = app
+        .post_json("/v1/users", json!({"username": "u1", "password": PASSWORD}))
+        .header("x-forwarded-for", "203.0.113.2")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
