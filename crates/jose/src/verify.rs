@@ -14,7 +14,7 @@ use crate::key::VerifyingKey;
 /// Default clock leeway in seconds (SPEC §2).
 pub const DEFAULT_LEEWAY: u64 = 60;
 
-/// Most custom required claims a verifier can check.
+/// Required claim names tracked in one pass (a bit set); more are checked by extra passes.
 const MAX_REQUIRED: usize = 64;
 
 /// Verifies compact JWTs against a fixed set of keys and validation rules.
@@ -156,11 +156,8 @@ impl Verifier {
     }
 
     /// Requires a top-level claim to be present (any JSON type unless registered).
-    /// At most 64 such names.
     pub fn require(mut self, claim: impl Into<String>) -> Self {
-        if self.required.len() < MAX_REQUIRED {
-            self.required.push(claim.into());
-        }
+        self.required.push(claim.into());
         self
     }
 
@@ -275,13 +272,25 @@ impl Verifier {
                 "token was issued in the future (iat)",
             ));
         }
-        let all = if self.required.len() == 64 {
+        let n = self.required.len().min(MAX_REQUIRED);
+        let all = if n == MAX_REQUIRED {
             u64::MAX
         } else {
-            (1u64 << self.required.len()) - 1
+            (1u64 << n) - 1
         };
         if c.required & all != all {
             return Err(invalid_token("a required claim is missing"));
+        }
+        // Past the names tracked in the bit set (rare): one more pass per extra name.
+        for extra in self.required.iter().skip(MAX_REQUIRED) {
+            let mut found = false;
+            json::scan_object(payload, |name, _| {
+                found |= name.eq_str(extra);
+                Ok(())
+            })?;
+            if !found {
+                return Err(invalid_token("a required claim is missing"));
+            }
         }
         Ok(())
     }
@@ -344,7 +353,7 @@ fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>
             }
             _ => {}
         }
-        if let Some(i) = required.iter().position(|r| *r == *name) {
+        if let Some(i) = required.iter().take(MAX_REQUIRED).position(|r| *r == *name) {
             c.required |= 1 << i;
         }
         Ok(())
@@ -378,6 +387,30 @@ fn typ_matches(got: &str, want: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::typ_matches;
+    use crate::{Algorithm, Signer, SigningKey, Verifier};
+
+    #[test]
+    fn more_than_64_required_claims_are_all_enforced() {
+        let key = SigningKey::generate(Algorithm::HS256).expect("key");
+        let mut verifier = Verifier::new(key.verifying_key().expect("vk"));
+        let mut claims = serde_json::Map::new();
+        claims.insert("exp".into(), 2000.into());
+        for i in 0..70 {
+            verifier = verifier.require(format!("c{i}"));
+            claims.insert(format!("c{i}"), i.into());
+        }
+        let signer = Signer::new(key);
+        let all = signer.sign(&claims).expect("sign");
+        verifier
+            .verify::<serde_json::Value>(&all, 1000)
+            .expect("all present");
+        claims.remove("c69");
+        let missing_last = signer.sign(&claims).expect("sign");
+        let err = verifier
+            .verify::<serde_json::Value>(&missing_last, 1000)
+            .expect_err("c69");
+        assert_eq!(err.code(), "invalid_token");
+    }
 
     #[test]
     fn typ_comparison_follows_rfc7515() {
