@@ -5,6 +5,7 @@
 
 mod duration;
 mod error;
+mod fetch;
 mod input;
 mod keys;
 mod server_cmd;

@@ -10,10 +10,10 @@ use tessera_jose::{
     base64url, Algorithm, JwkSet, Signer, SigningKey, Verifier, VerifyingKey, DEFAULT_MAX_TOKEN_LEN,
 };
 
-use crate::duration;
 use crate::error::CliError;
 use crate::input::{self, Source};
 use crate::keys::{self, parse_alg};
+use crate::{duration, fetch};
 
 /// The algorithm of `--secret-file` when `--alg` is not given.
 const DEFAULT_SECRET_ALG: Algorithm = Algorithm::HS256;
@@ -94,7 +94,8 @@ pub struct VerifyArgs {
     /// Key file: a JWK (public or private), or a PEM key (which needs --alg).
     #[arg(long, value_name = "FILE")]
     key: Option<Source>,
-    /// JWK Set file; the key is chosen by the token's kid. (Fetching by URL comes later.)
+    /// JWK Set file, or an http(s) URL to fetch it from (10 s at most, 1 MiB at most, up to
+    /// 3 redirects; https trusts the system's CA roots); the key is chosen by the token's kid.
     #[arg(long, value_name = "FILE_OR_URL")]
     jwks: Option<String>,
     /// File whose raw bytes are the HMAC secret (see `token encode --help`).
@@ -288,23 +289,28 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, CliError> {
 }
 
 fn jwks_verifier(location: &str, alg: Option<Algorithm>) -> Result<Verifier, CliError> {
-    let lower = location.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Err(CliError::request(
-            "fetching a JWKS by URL is not supported yet",
-        ));
-    }
-    let source = Source::parse(location.as_ref());
-    let text = input::read_file(&source)?;
-    let text = std::str::from_utf8(&text)
-        .map_err(|_| CliError::key(format!("{source}: a JWK Set must be UTF-8 JSON")))?;
-    let mut set = JwkSet::from_json(text).map_err(|e| keys::key_error(&source, e))?;
+    let (mut set, source) = if fetch::is_url(location) {
+        (
+            fetch::jwks(location)?,
+            fetch::printable(location).into_owned(),
+        )
+    } else {
+        let source = Source::parse(location.as_ref());
+        let text = input::read_file(&source)?;
+        let text = std::str::from_utf8(&text)
+            .map_err(|_| CliError::key(format!("{source}: a JWK Set must be UTF-8 JSON")))?;
+        let set = JwkSet::from_json(text).map_err(|e| keys::key_error(&source, e))?;
+        (set, source.to_string())
+    };
     if let Some(alg) = alg {
         // --alg narrows the set: keys bound to another algorithm are not candidates.
         set.keys
             .retain(|k| k.alg.as_deref().is_none_or(|a| a == alg.as_str()));
     }
-    Verifier::from_jwks(&set, alg).map_err(|e| keys::key_error(&source, e))
+    Verifier::from_jwks(&set, alg).map_err(|e| CliError::Usage {
+        code: e.code(),
+        message: format!("{source}: {}", e.detail()).into(),
+    })
 }
 
 /// Reads a raw HMAC secret file. Every byte is part of the secret; a final newline (as

@@ -2,9 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod crash;
 mod decode;
 mod encode;
+mod jwks_url;
 mod keys;
+mod serve;
 mod verify;
 
 use std::fs;
@@ -15,6 +18,16 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// The proxy variables HTTP clients read.
+const PROXY_VARS: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
 
 /// What one run of the binary did.
 #[derive(Debug)]
@@ -89,7 +102,28 @@ impl Dir {
 
     /// Runs `tessera ARGS` in this directory, feeding `stdin`.
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = Command::new(BIN)
+        self.spawn(args, stdin, &[])
+    }
+
+    /// Runs `tessera ARGS` in this directory with environment variables set (`Some`) or
+    /// removed (`None`).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+        self.spawn(args, "", env)
+    }
+
+    fn spawn(&self, args: &[&str], stdin: &str, env: &[(&str, Option<&str>)]) -> Run {
+        let mut command = Command::new(BIN);
+        // Loopback test servers are reached directly, whatever proxy the host configures.
+        for proxy in PROXY_VARS {
+            command.env_remove(proxy);
+        }
+        for (name, value) in env {
+            match value {
+                Some(v) => command.env(name, v),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
             .args(args)
             .current_dir(self.path())
             .stdin(Stdio::piped())
