@@ -1,4 +1,4 @@
-//! The router: every route of SPEC §4 and the layers around them.
+//! The router: the browser page, every route of SPEC §4, and the layers around them.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tower_http::sensitive_headers::{
 
 use crate::error::ApiError;
 use crate::observe::ObserveLayer;
-use crate::routes::{admin, health, login, me, oauth, refresh, users, well_known};
+use crate::routes::{admin, health, login, me, oauth, page, refresh, users, well_known};
 use crate::state::AppState;
 
 /// Largest accepted request body (SPEC §4); over it → 413 `invalid_request`.
@@ -28,6 +28,10 @@ pub fn app(state: AppState) -> Router {
     let observe = ObserveLayer::new(state.metrics().clone());
     let cors = cors(state.allowed_origins());
     Router::new()
+        // The browser page (assets embedded in the binary).
+        .route("/", get(page::index))
+        .route("/assets/app.js", get(page::script))
+        .route("/assets/app.css", get(page::style))
         .route("/v1/users", post(users::signup))
         .route("/v1/login", post(login::login))
         .route("/v1/token/refresh", post(refresh::refresh))

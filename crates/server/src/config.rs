@@ -160,6 +160,7 @@ impl Config {
         let bind: SocketAddr = bind_text
             .parse()
             .map_err(|_| b.invalid("server.bind", "expected an address such as 127.0.0.1:8080"))?;
+        let public_url_given = raw.server.public_url.is_some();
         let public_url = match raw.server.public_url {
             Some(u) => parse_base_url(&u).map_err(|m| b.invalid("server.public_url", m))?,
             None => format!("http://{bind}"),
@@ -186,6 +187,12 @@ impl Config {
         }
         let typ = raw.tokens.typ.unwrap_or_else(|| "at+jwt".into());
         let mut allowed_origins = vec![origin_of(&public_url)];
+        if !public_url_given && bind.ip().is_loopback() {
+            // Zero-config: the default public URL names the loopback address, but a newcomer
+            // types `localhost` in the browser, whose `Origin` CSRF would refuse. Only this
+            // machine can reach a loopback listener, so its other name adds no attacker.
+            allowed_origins.push(format!("http://localhost:{}", bind.port()));
+        }
         for o in raw.cors.allowed_origins.unwrap_or_default() {
             let o = parse_origin(&o).map_err(|m| b.invalid("cors.allowed_origins", m))?;
             if !allowed_origins.contains(&o) {
@@ -212,6 +219,17 @@ impl Config {
         {
             return Err(b.invalid("database.url", "expected sqlite://PATH or postgres://…"));
         }
+        let max_connections = match raw.database.max_connections.unwrap_or(16) {
+            0 => return Err(b.invalid("database.max_connections", "must be at least 1")),
+            n => n,
+        };
+        let min_connections = raw.database.min_connections.unwrap_or(0);
+        if min_connections > max_connections {
+            return Err(b.invalid(
+                "database.min_connections",
+                format!("must not exceed database.max_connections ({max_connections})"),
+            ));
+        }
         Ok(Config {
             server: ServerConfig {
                 bind,
@@ -224,6 +242,18 @@ impl Config {
                     "database.synchronous",
                     raw.database.synchronous,
                     Synchronous::Normal,
+                )?,
+                max_connections,
+                min_connections,
+                acquire_timeout: b.positive(
+                    "database.acquire_timeout",
+                    raw.database.acquire_timeout,
+                    5,
+                )?,
+                statement_timeout: b.duration(
+                    "database.statement_timeout",
+                    raw.database.statement_timeout,
+                    5,
                 )?,
             },
             tokens: TokensConfig {
@@ -363,10 +393,65 @@ mod tests {
         assert_eq!(c.tokens.issuer, "http://127.0.0.1:8080");
         assert_eq!(
             c.cors.allowed_origins,
-            vec!["http://127.0.0.1:8080".to_owned()]
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
         );
         assert_eq!(c.tokens.access_ttl, Duration::from_secs(900));
         assert_eq!(c.database.url, "sqlite://tessera.db");
-        assert_eq!(KEYS.len(), 29);
+        assert_eq!(
+            (c.database.max_connections, c.database.min_connections),
+            (16, 0)
+        );
+        assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
+        assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
+        assert_eq!(KEYS.len(), 33);
+    }
+
+    #[test]
+    fn postgres_pool_settings_are_checked() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let c = Config::load(
+            None,
+            env(&[
+                ("TESSERA_DATABASE__URL", "postgres://db/tessera"),
+                ("TESSERA_DATABASE__MAX_CONNECTIONS", "4"),
+                ("TESSERA_DATABASE__MIN_CONNECTIONS", "4"),
+                ("TESSERA_DATABASE__ACQUIRE_TIMEOUT", "2s"),
+                ("TESSERA_DATABASE__STATEMENT_TIMEOUT", "0s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.database.max_connections, c.database.min_connections),
+            (4, 4)
+        );
+        assert_eq!(c.database.acquire_timeout, Duration::from_secs(2));
+        assert_eq!(c.database.statement_timeout, Duration::ZERO);
+
+        for (pairs, key) in [
+            (
+                &[("TESSERA_DATABASE__MAX_CONNECTIONS", "0")][..],
+                "database.max_connections",
+            ),
+            (
+                &[("TESSERA_DATABASE__MIN_CONNECTIONS", "17")][..],
+                "database.min_connections",
+            ),
+            (
+                &[("TESSERA_DATABASE__ACQUIRE_TIMEOUT", "0s")][..],
+                "database.acquire_timeout",
+            ),
+            (
+                &[("TESSERA_DATABASE__STATEMENT_TIMEOUT", "soon")][..],
+                "database.statement_timeout",
+            ),
+        ] {
+            let err = Config::load(None, env(pairs)).unwrap_err().to_string();
+            assert!(err.contains(key), "{pairs:?}: {err}");
+        }
     }
 }

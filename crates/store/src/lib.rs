@@ -1,7 +1,9 @@
-//! Tessera's [`Store`] on a database: SQLite now (one file in WAL mode, [`SqliteStore`]),
-//! PostgreSQL in a later release. Each backend lives in its own module with its own
-//! migrations (`migrations/<backend>/NNNN_name.sql`, applied on connect) and passes the same
-//! conformance suite (`tessera_store::conformance`, behind the `conformance` feature).
+//! Tessera's [`Store`] on a database: SQLite (one file in WAL mode, [`SqliteStore`]) for one
+//! process, PostgreSQL ([`PostgresStore`]) for any number of replicas sharing a database.
+//! Each backend lives in its own module with its own migrations
+//! (`migrations/<backend>/NNNN_name.sql`, the same versions on both, applied on connect),
+//! maps its errors to the same [`StoreError`] kinds, and passes the same conformance suite
+//! (`tessera_store::conformance`, behind the `conformance` feature).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tessera_tokens::StoreError> {
@@ -21,29 +23,33 @@ use tessera_tokens::{Store, StoreError};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod migrations;
+pub mod postgres;
+mod rotation;
+mod rows;
 pub mod sqlite;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 /// Opens the database named by `url` with default options and migrates it.
 ///
-/// `sqlite://PATH` opens (creating it if missing) the SQLite file at `PATH`.
-/// `postgres://…` and `postgresql://…` are refused for now: PostgreSQL support comes in a
-/// later release. Any other scheme is refused. Error messages name the scheme, never the
-/// rest of the URL (it may hold a password).
+/// `sqlite://PATH` opens (creating it if missing) the SQLite file at `PATH`;
+/// `postgres://…` and `postgresql://…` connect to PostgreSQL with [`PostgresOptions`]'
+/// defaults. Any other scheme is refused. Error messages name the scheme, never the rest of
+/// the URL (it may hold a password).
 pub async fn connect_any(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     match scheme(url) {
         Some("sqlite") => Ok(Arc::new(
             SqliteStore::connect(url, SqliteOptions::default()).await?,
         )),
-        Some("postgres" | "postgresql") => Err(StoreError::Other(
-            "database url: PostgreSQL is not supported yet; use sqlite://PATH".into(),
+        Some("postgres" | "postgresql") => Ok(Arc::new(
+            PostgresStore::connect(url, PostgresOptions::default()).await?,
         )),
         Some(other) => Err(StoreError::Other(format!(
-            "database url: unknown scheme `{other}`; expected sqlite://PATH"
+            "database url: unknown scheme `{other}`; expected sqlite://PATH or postgres://…"
         ))),
         None => Err(StoreError::Other(
-            "database url: expected sqlite://PATH".into(),
+            "database url: expected sqlite://PATH or postgres://…".into(),
         )),
     }
 }

@@ -1,7 +1,8 @@
 //! Versioned schema migrations, one list per backend.
 //!
 //! Each backend keeps its SQL under `migrations/<backend>/NNNN_name.sql`, embedded in the
-//! binary, and a small runner of its own that records every applied version in
+//! binary (version N means the same schema change on every backend), and a small runner of
+//! its own that records every applied version in
 //! `schema_migrations(version, applied_at)`. A migration is applied in one transaction
 //! together with its `schema_migrations` row, so a crash leaves it either applied and
 //! recorded or not applied at all, and a restart (or a second process starting at the same
@@ -26,15 +27,32 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../migrations/sqlite/0001_initial.sql"),
 }];
 
+/// The PostgreSQL migrations, oldest first: the same versions as [`SQLITE`], each with the
+/// same meaning.
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_versions_start_at_one_and_increase_by_one() {
-        for (i, m) in SQLITE.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "migration {}", m.name);
-            assert!(!m.sql.trim().is_empty(), "migration {} is empty", m.name);
+    fn versions_start_at_one_and_increase_by_one() {
+        for list in [SQLITE, POSTGRES] {
+            for (i, m) in list.iter().enumerate() {
+                assert_eq!(m.version, i as i64 + 1, "migration {}", m.name);
+                assert!(!m.sql.trim().is_empty(), "migration {} is empty", m.name);
+            }
         }
+    }
+
+    /// Both backends are at the same schema version, migration for migration.
+    #[test]
+    fn backends_have_the_same_versions() {
+        let versions = |l: &[Migration]| l.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
     }
 }

@@ -66,6 +66,14 @@ sections! {
         url: String,
         /// `normal` (or `full`): SQLite's `synchronous` pragma.
         synchronous: String,
+        /// `16`: PostgreSQL pool size per process (at least 1).
+        max_connections: u32,
+        /// `0`: PostgreSQL connections opened at start and kept (at most `max_connections`).
+        min_connections: u32,
+        /// `5s`: how long an operation waits for a PostgreSQL connection before `unavailable`.
+        acquire_timeout: String,
+        /// `5s`: PostgreSQL `statement_timeout` of every connection; `0s` turns it off.
+        statement_timeout: String,
     }
     tokens: RawTokens {
         /// `ES256`.

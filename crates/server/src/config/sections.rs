@@ -28,6 +28,15 @@ pub struct DatabaseConfig {
     pub url: String,
     /// SQLite `synchronous` pragma (`normal`).
     pub synchronous: Synchronous,
+    /// PostgreSQL: most pooled connections per process (`16`).
+    pub max_connections: u32,
+    /// PostgreSQL: connections opened at start and kept (`0`).
+    pub min_connections: u32,
+    /// PostgreSQL: how long an operation waits for a connection before failing as
+    /// unavailable (`5s`).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: `statement_timeout` of every connection (`5s`; zero = none).
+    pub statement_timeout: Duration,
 }
 
 /// SQLite durability: `normal` (WAL-safe, may lose the last transactions on power loss)
@@ -131,7 +140,8 @@ impl Choice for SameSite {
 #[derive(Debug, Clone)]
 pub struct CorsConfig {
     /// Every browser origin allowed to call with credentials: the origin of
-    /// `server.public_url` first, then `cors.allowed_origins` (canonical form).
+    /// `server.public_url` first (and `http://localhost:PORT` when `public_url` is the
+    /// default and `bind` a loopback address), then `cors.allowed_origins` (canonical form).
     pub allowed_origins: Vec<String>,
 }
 

@@ -6,6 +6,7 @@ pub mod health;
 pub mod login;
 pub mod me;
 pub mod oauth;
+pub mod page;
 pub mod refresh;
 pub mod users;
 pub mod well_known;

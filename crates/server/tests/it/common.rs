@@ -66,6 +66,8 @@ fn capture_logs() {
 pub struct Setup {
     pub env: Vec<(String, String)>,
     pub admin: Option<&'static str>,
+    /// `server.public_url`; `None` leaves the default (`http://` + bind).
+    pub public_url: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -73,6 +75,7 @@ impl Default for Setup {
         Setup {
             env: Vec::new(),
             admin: Some(ADMIN),
+            public_url: Some(PUBLIC_URL),
         }
     }
 }
@@ -85,6 +88,12 @@ impl Setup {
 
     pub fn no_admin(mut self) -> Self {
         self.admin = None;
+        self
+    }
+
+    /// Leaves `server.public_url` at its default, as `tessera serve` with no configuration.
+    pub fn default_public_url(mut self) -> Self {
+        self.public_url = None;
         self
     }
 
@@ -124,12 +133,12 @@ impl TestApp {
         capture_logs();
         let dir = tempfile::tempdir().unwrap();
         let mut env: Vec<(String, String)> = [
-            ("TESSERA_SERVER__PUBLIC_URL", PUBLIC_URL),
-            ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "1000"),
-            ("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "100"),
+            ("TESSERA_SERVER__PUBLIC_URL", setup.public_url),
+            ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", Some("1000")),
+            ("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", Some("100")),
         ]
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter_map(|(k, v)| Some((k.to_string(), (*v)?.to_string())))
         .collect();
         env.extend(setup.env); // later entries win over the harness defaults
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();

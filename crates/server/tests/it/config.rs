@@ -38,7 +38,10 @@ fn defaults_are_the_spec_table() {
     assert_eq!(c.tokens.delivery, Delivery::Cookie);
     assert_eq!(c.cookie.same_site, SameSite::Strict);
     assert!(c.cookie.secure);
-    assert_eq!(c.cors.allowed_origins, ["http://127.0.0.1:8080"]);
+    assert_eq!(
+        c.cors.allowed_origins,
+        ["http://127.0.0.1:8080", "http://localhost:8080"]
+    );
     assert!(c.signup.enabled);
     assert_eq!(c.password.min_length, 8);
     assert_eq!(c.rate_limit.login_per_minute, 10);
@@ -215,4 +218,37 @@ fn extras_are_accepted() {
     assert_eq!(c.redis.url.as_deref(), Some("redis://cache:6379"));
     assert_eq!(c.keys.rotation_period, Duration::from_secs(7 * 86_400));
     assert_eq!(c.tokens.algorithm.as_str(), "EdDSA");
+}
+
+/// Zero-config browser origin: with the default public URL and a loopback bind, the page
+/// may be opened as `localhost` too; never when the operator named the public URL or the
+/// listener is reachable from other hosts.
+#[test]
+fn a_loopback_default_public_url_also_allows_localhost() {
+    let c = Config::load(None, env(&[("TESSERA_SERVER__BIND", "[::1]:9000")])).unwrap();
+    assert_eq!(c.server.public_url, "http://[::1]:9000");
+    assert_eq!(
+        c.cors.allowed_origins,
+        ["http://[::1]:9000", "http://localhost:9000"]
+    );
+    for pairs in [
+        &[
+            ("TESSERA_SERVER__BIND", "127.0.0.1:9000"),
+            ("TESSERA_SERVER__PUBLIC_URL", "http://127.0.0.1:9000"),
+        ][..],
+        &[("TESSERA_SERVER__BIND", "0.0.0.0:9000")][..],
+    ] {
+        let c = Config::load(None, env(pairs)).unwrap();
+        assert_eq!(c.cors.allowed_origins, [c.server.public_url.as_str()]);
+    }
+    // Listed explicitly, it is not repeated.
+    let c = Config::load(
+        None,
+        env(&[("TESSERA_CORS__ALLOWED_ORIGINS", "http://localhost:8080")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.cors.allowed_origins,
+        ["http://127.0.0.1:8080", "http://localhost:8080"]
+    );
 }

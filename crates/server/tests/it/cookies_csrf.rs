@@ -197,3 +197,61 @@ async fn cors_preflight_from_an_allowed_origin() {
     );
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
 }
+
+/// Zero-config: `tessera serve` listens on 127.0.0.1:8080 with that as its public URL, and a
+/// newcomer opens http://localhost:8080/. Both names of the loopback listener are allowed;
+/// other ports and names are not.
+#[tokio::test]
+async fn default_loopback_public_url_also_allows_localhost() {
+    let app = TestApp::setup().default_public_url().start().await;
+    app.signup("alice").await;
+    let (_, mut cookie) = app.login_cookie("alice").await;
+    for origin in ["http://localhost:8080", "http://127.0.0.1:8080"] {
+        let res = app
+            .with_cookie("/v1/token/refresh", &cookie)
+            .header(ORIGIN, origin)
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{origin}");
+        cookie = refresh_cookie(res.headers()).unwrap();
+    }
+    for origin in [
+        "http://localhost:8081",
+        "https://localhost:8080",
+        "http://[::1]:8080",
+        "http://localhost.evil.example:8080",
+    ] {
+        let res = app
+            .with_cookie("/v1/token/refresh", &cookie)
+            .header(ORIGIN, origin)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, StatusCode::FORBIDDEN, "csrf_failed").await;
+    }
+}
+
+/// The localhost alias is only for the zero-config case: an explicit public URL, or a
+/// listener reachable from other hosts, means the operator names the origins.
+#[tokio::test]
+async fn localhost_alias_needs_a_default_public_url_and_a_loopback_bind() {
+    for setup in [
+        TestApp::setup(),
+        TestApp::setup()
+            .default_public_url()
+            .env("TESSERA_SERVER__BIND", "0.0.0.0:8080"),
+    ] {
+        let app = setup.start().await;
+        app.signup("alice").await;
+        let (_, cookie) = app.login_cookie("alice").await;
+        let res = app
+            .with_cookie("/v1/token/refresh", &cookie)
+            .header(ORIGIN, "http://localhost:8080")
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, StatusCode::FORBIDDEN, "csrf_failed").await;
+    }
+}

@@ -120,7 +120,7 @@ async fn malformed_json_missing_fields_and_wrong_types_are_invalid_request() {
 async fn unknown_routes_are_json_404_and_wrong_methods_json_405() {
     let app = TestApp::start().await;
     for path in [
-        "/",
+        "/index.html",
         "/v1",
         "/v1/nope",
         "/v1/me/",

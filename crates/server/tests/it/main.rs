@@ -13,6 +13,7 @@ mod edges;
 mod health;
 mod logs;
 mod oauth;
+mod page;
 mod rate_limits;
 mod refresh;
 mod serve;

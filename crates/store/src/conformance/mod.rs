@@ -3,7 +3,7 @@
 //! Each function is one test: it takes a store over a fresh, empty, migrated database (or
 //! two handles to one, for the cross-process test), and panics on a failure. A backend's
 //! test binary implements [`Backend`] and expands [`conformance_tests!`](crate::conformance_tests)
-//! to get one `#[tokio::test]` per function:
+//! to get one `#[tokio::test]` per function (SQLite and PostgreSQL do so in `tests/it`):
 //!
 //! ```ignore
 //! struct Sqlite { /* temp dir, store */ }
@@ -41,7 +41,10 @@ pub use users::*;
 pub trait Backend: Send + Sync + Sized + 'static {
     /// A new, empty, migrated database that no other test uses, and a handle to it. The
     /// database lives as long as the returned value.
-    async fn fresh() -> Self;
+    ///
+    /// `None` when the backend's server cannot be reached here and the backend allows
+    /// skipping (it says so itself, once); the test then returns without running.
+    async fn fresh() -> Option<Self>;
     /// The handle opened by [`fresh`](Backend::fresh).
     fn store(&self) -> Arc<dyn Store>;
     /// A second, independent handle to the same database (its own connections), as another
@@ -50,8 +53,8 @@ pub trait Backend: Send + Sync + Sized + 'static {
 }
 
 /// Expands to one `#[tokio::test]` per conformance function, each on a fresh database of
-/// the given [`Backend`] type. The calling crate needs `tokio` with the `macros` and
-/// `rt-multi-thread` features.
+/// the given [`Backend`] type (or skipped when [`Backend::fresh`] says `None`). The calling
+/// crate needs `tokio` with the `macros` and `rt-multi-thread` features.
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:ty) => {
@@ -93,21 +96,27 @@ macro_rules! conformance_tests {
     (@one $backend:ty; $($name:ident),* $(,)?) => {$(
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let db = <$backend as $crate::conformance::Backend>::fresh().await;
+            let Some(db) = <$backend as $crate::conformance::Backend>::fresh().await else {
+                return;
+            };
             $crate::conformance::$name(&*$crate::conformance::Backend::store(&db)).await;
         }
     )*};
     (@shared $backend:ty; $($name:ident),* $(,)?) => {$(
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let db = <$backend as $crate::conformance::Backend>::fresh().await;
+            let Some(db) = <$backend as $crate::conformance::Backend>::fresh().await else {
+                return;
+            };
             $crate::conformance::$name($crate::conformance::Backend::store(&db)).await;
         }
     )*};
     (@pair $backend:ty; $($name:ident),* $(,)?) => {$(
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let db = <$backend as $crate::conformance::Backend>::fresh().await;
+            let Some(db) = <$backend as $crate::conformance::Backend>::fresh().await else {
+                return;
+            };
             let other = $crate::conformance::Backend::another_handle(&db).await;
             $crate::conformance::$name($crate::conformance::Backend::store(&db), other).await;
         }

@@ -1,7 +1,6 @@
 //! [`Store`] on SQLite: the statements and the row decoding.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use tessera_tokens::{
     Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, StoredKey,
@@ -9,6 +8,8 @@ use tessera_tokens::{
 };
 
 use super::{map_err, SqliteStore};
+use crate::rotation::{dead_outcome, within_grace};
+use crate::rows;
 
 // Column lists, in the order the `*_from_row` functions read them.
 macro_rules! user_columns {
@@ -70,61 +71,6 @@ const PURGE_BATCH_SQL: &str = "DELETE FROM sessions WHERE rowid IN (\
 /// Sessions deleted per statement by `purge`.
 const PURGE_BATCH: i64 = 500;
 
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
-    Ok(UserRecord {
-        id: row.try_get(0).map_err(map_err)?,
-        username: row.try_get(1).map_err(map_err)?,
-        username_key: row.try_get(2).map_err(map_err)?,
-        password_hash: row.try_get(3).map_err(map_err)?,
-        created_at: row.try_get(4).map_err(map_err)?,
-    })
-}
-
-/// Reads the `session_columns` starting at column `at`.
-fn session_from_row(row: &SqliteRow, at: usize) -> Result<SessionRecord, StoreError> {
-    let reason: Option<String> = row.try_get(at + 7).map_err(map_err)?;
-    let revoke_reason = match reason {
-        None => None,
-        Some(s) => Some(RevokeReason::parse(&s).ok_or_else(|| {
-            StoreError::Other(format!("sqlite: unknown revoke reason {s:?} in sessions"))
-        })?),
-    };
-    Ok(SessionRecord {
-        id: row.try_get(at).map_err(map_err)?,
-        user_id: row.try_get(at + 1).map_err(map_err)?,
-        created_at: row.try_get(at + 2).map_err(map_err)?,
-        last_used_at: row.try_get(at + 3).map_err(map_err)?,
-        expires_at: row.try_get(at + 4).map_err(map_err)?,
-        idle_expires_at: row.try_get(at + 5).map_err(map_err)?,
-        revoked_at: row.try_get(at + 6).map_err(map_err)?,
-        revoke_reason,
-        generation: row.try_get(at + 8).map_err(map_err)?,
-        user_agent: row.try_get(at + 9).map_err(map_err)?,
-        ip: row.try_get(at + 10).map_err(map_err)?,
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
-    Ok(StoredKey {
-        kid: row.try_get(0).map_err(map_err)?,
-        alg: row.try_get(1).map_err(map_err)?,
-        public_jwk: row.try_get(2).map_err(map_err)?,
-        private_sealed: row.try_get(3).map_err(map_err)?,
-        created_at: row.try_get(4).map_err(map_err)?,
-        activates_at: row.try_get(5).map_err(map_err)?,
-        retired_at: row.try_get(6).map_err(map_err)?,
-    })
-}
-
-/// Why a session that is not live cannot rotate. Revocation wins over expiry.
-fn dead_outcome(session: &SessionRecord) -> RotateOutcome {
-    if session.revoked_at.is_some() {
-        RotateOutcome::Revoked
-    } else {
-        RotateOutcome::Expired
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -165,7 +111,7 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()
     }
 
@@ -180,7 +126,7 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?
         .as_ref()
-        .map(user_from_row)
+        .map(rows::user)
         .transpose()
     }
 
@@ -194,7 +140,7 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?
         .iter()
-        .map(user_from_row)
+        .map(rows::user)
         .collect()
     }
 
@@ -270,11 +216,11 @@ impl Store for SqliteStore {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                let outcome = dead_outcome(&session_from_row(&row, 0)?);
+                let outcome = dead_outcome(&rows::session(&row, 0)?);
                 tx.rollback().await.map_err(map_err)?;
                 return Ok(outcome);
             };
-            let session = session_from_row(&row, 0)?;
+            let session = rows::session(&row, 0)?;
             sqlx::query(INSERT_TOKEN)
                 .bind(&r.successor[..])
                 .bind(&session_id)
@@ -297,7 +243,7 @@ impl Store for SqliteStore {
             return Ok(RotateOutcome::Unknown);
         };
         let spent_at: Option<UnixTime> = row.try_get(0).map_err(map_err)?;
-        let session = session_from_row(&row, 1)?;
+        let session = rows::session(&row, 1)?;
         if !session.is_live(r.now) {
             tx.rollback().await.map_err(map_err)?;
             return Ok(dead_outcome(&session));
@@ -305,7 +251,7 @@ impl Store for SqliteStore {
         // Under the write lock a live token would have been spent above, so `spent_at` is
         // set; `now` is the harmless fallback.
         let spent_at = spent_at.unwrap_or(r.now);
-        if r.grace > 0 && r.now < spent_at.saturating_add(r.grace) {
+        if within_grace(spent_at, r) {
             tx.rollback().await.map_err(map_err)?;
             return Ok(RotateOutcome::Grace(session));
         }
@@ -330,7 +276,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?
-            .map(|row| session_from_row(&row, 1))
+            .map(|row| rows::session(&row, 1))
             .transpose()
     }
 
@@ -340,7 +286,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?
-            .map(|row| session_from_row(&row, 0))
+            .map(|row| rows::session(&row, 0))
             .transpose()
     }
 
@@ -375,7 +321,7 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(|row| session_from_row(row, 0))
+            .map(|row| rows::session(row, 0))
             .collect()
     }
 
@@ -486,7 +432,7 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?
         .iter()
-        .map(key_from_row)
+        .map(rows::key)
         .collect()
     }
 }

@@ -21,16 +21,16 @@ impl Sqlite {
 
 #[async_trait::async_trait]
 impl Backend for Sqlite {
-    async fn fresh() -> Self {
+    async fn fresh() -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
         let store = SqliteStore::connect(&url, SqliteOptions::default())
             .await
             .unwrap();
-        Sqlite {
+        Some(Sqlite {
             store: Arc::new(store),
             dir,
-        }
+        })
     }
 
     fn store(&self) -> Arc<dyn Store> {

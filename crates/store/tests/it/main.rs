@@ -1,6 +1,7 @@
-//! tessera-store's one integration-test binary: the conformance suite on SQLite, and the
-//! SQLite-specific behaviour.
+//! tessera-store's one integration-test binary: the conformance suite on SQLite and on
+//! PostgreSQL, and what is specific to each backend.
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod postgres;
 mod sqlite;

@@ -174,17 +174,18 @@ async fn connect_any_dispatches_on_the_scheme() {
     let store = connect_any(&url(dir.path())).await.unwrap();
     store.ping().await.unwrap();
 
-    let err = connect_any("postgres://tessera:hunter2@db.example/tessera")
+    // Refused before any I/O, without echoing the URL (it may hold a password); the
+    // PostgreSQL side of the dispatch is tested in `postgres.rs`.
+    let err = connect_any("postgres://tessera:hunter2@[db/tessera")
         .await
         .err()
         .unwrap();
     let text = err.to_string();
-    assert!(text.contains("not supported yet"), "{text}");
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
     assert!(
         !text.contains("hunter2"),
         "the error echoes the URL: {text}"
     );
-    assert!(connect_any("postgresql://db/tessera").await.is_err());
 
     for bad in ["mysql://db/tessera", "tessera.db", ""] {
         let err = connect_any(bad).await.err().unwrap();

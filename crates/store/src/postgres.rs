@@ -1,0 +1,349 @@
+//! The PostgreSQL backend: [`PostgresStore`], for any number of `tessera serve` replicas
+//! sharing one database.
+//!
+//! # Connections and timeouts
+//!
+//! One pool per process ([`PostgresOptions`], all settable in the server's `[database]`
+//! section):
+//!
+//! - **`max_connections`** (default 16) bounds what one replica asks of the server; the
+//!   replicas together must stay under PostgreSQL's `max_connections` (100 by default).
+//!   **`min_connections`** (default 0) are opened at start and kept.
+//! - **`acquire_timeout`** (default 5 s) bounds how long an operation waits for a
+//!   connection: for a free one in the pool, and for a new one to be opened. While the
+//!   database is down, sqlx retries a refused connection with backoff until this deadline,
+//!   so every operation that needs the database fails with [`StoreError::Unavailable`]
+//!   after at most `acquire_timeout`, and the server answers 503 `unavailable`. When the
+//!   database is back, the next operation opens a fresh connection: nothing to restart.
+//! - **`statement_timeout`** (default 5 s) is PostgreSQL's own `statement_timeout`, sent as
+//!   a startup parameter of every connection (no extra round trip): a statement that runs or
+//!   waits for a lock longer than that is cancelled by the server (SQLSTATE 57014, mapped to
+//!   `Unavailable`) and its transaction rolled back. `Duration::ZERO` turns it off.
+//!   Migrations lift it for their own transaction: a schema change may take longer than a
+//!   request, and replicas starting behind one wait for it.
+//! - A connection is checked with a ping (one empty round trip) when it is taken from the
+//!   pool (sqlx's `test_before_acquire`), so the connections a restarted server has closed
+//!   are replaced instead of failing a request. Its cost did not show in measurements: 64
+//!   tasks rotating through one store ran within run-to-run noise with and without it.
+//!   (sqlx also pings every connection given back to the pool, off the request's path.)
+//!   Connections are recycled after sqlx's defaults: 10 min idle, 30 min old.
+//!
+//! Operations run on whatever pooled connection is free; nothing depends on session state.
+//! Statements are prepared once per connection and cached (sqlx's statement cache).
+//!
+//! # Migrations: one replica at a time
+//!
+//! [`PostgresStore::connect`] applies the missing migrations (the files
+//! under `migrations/postgres/`) in one transaction that first takes the transaction-level
+//! advisory lock [`MIGRATION_LOCK`] (`pg_advisory_xact_lock`). Replicas starting at the
+//! same moment queue on that lock; each then reads `schema_migrations` under it, so the
+//! first applies what is missing and the others find nothing left to do. PostgreSQL's DDL
+//! is transactional: a failed migration leaves no half-applied schema, and the lock is
+//! released by the commit or rollback, never left behind by a crashed process.
+//!
+//! # Isolation: READ COMMITTED, and why rotation is still exact
+//!
+//! Every statement runs at PostgreSQL's default isolation, READ COMMITTED: each statement
+//! sees the rows committed before it started, and an `UPDATE` that meets a row another
+//! transaction has changed waits for that transaction, then re-checks its `WHERE` against
+//! the row's newest version (and skips the row if it no longer matches).
+//!
+//! [`rotate_refresh`](tessera_tokens::Store::rotate_refresh) on a live token is one
+//! statement, so it needs no `BEGIN`/`COMMIT` to be atomic:
+//!
+//! 1. `UPDATE refresh_tokens SET spent_at = now WHERE hash = $1 AND spent_at IS NULL` (and
+//!    its session is live) `RETURNING session_id` — the spend. Its row lock serializes
+//!    concurrent spends of one token, on any replica: the first locks the row; the others
+//!    wait, and once it commits they re-check `spent_at IS NULL`, which is now false, so
+//!    they update nothing. A token is spent exactly once.
+//! 2. `UPDATE sessions … WHERE id = <spent session> AND <still live> RETURNING …` — slides
+//!    the session forward and counts the generation.
+//! 3. `INSERT` of the successor hash, for the session the second step returned.
+//!
+//! (three data-modifying parts of one `WITH` statement: the second reads the first's
+//! `RETURNING`, the third the second's, so they run in that order, and all commit or none.)
+//!
+//! When it returns no row, the token was unknown, spent, or its session not live, and a
+//! **second, new statement** reads the token and its session. It must be a new statement:
+//! the first one's snapshot predates the winner's commit when it had to wait for the row
+//! lock, while the new statement sees everything committed before it — the spend, the
+//! successor and the session as the winner left it. Its answer is decided by the rules the
+//! SQLite backend uses (`crate::rotation`):
+//!
+//! - unknown → `Unknown`; session revoked or expired → `Revoked`/`Expired` (the spend in
+//!   step 1 only happens for a live session, so such a token was not spent);
+//! - spent inside the grace window → `Grace` with the session the winner returned: every
+//!   concurrent request converges on the same successor;
+//! - spent before the grace window → a third statement,
+//!   `UPDATE sessions SET revoked_at … WHERE id = … AND revoked_at IS NULL`, revokes the
+//!   family: `Reused` when it revoked the session, `Revoked` when something else revoked it
+//!   first. `spent_at` never changes once set, so deciding on the second statement's read
+//!   and revoking in the third is the same as doing both at the instant of the third.
+//! - a live token of a live session (the spend did not see it because it was committed
+//!   between the two statements) → the rotation starts over, a bounded number of times.
+//!
+//! One difference from SQLite is invisible to clients: a session revoked after step 1
+//! started but before step 2 touched it keeps the token spent by step 1 (SQLite would roll
+//! that spend back); the answer is `Revoked` either way, and a revoked session stays revoked.
+//!
+//! A rotation that succeeds is therefore one statement and one query round trip; `Grace`,
+//! `Unknown`, `Expired` and `Revoked` cost two statements, `Reused` three. None uses
+//! `BEGIN`/`COMMIT`. Other writes are single statements too (`create_session` inserts the session and
+//! its first token in one `WITH` statement).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Executor;
+use tessera_tokens::StoreError;
+
+use crate::migrations;
+
+mod store;
+
+/// The key of the advisory lock that serializes migrations across replicas ("tessera" in
+/// ASCII, then 1): fixed forever, so every version of Tessera takes the same lock.
+pub const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6101;
+
+/// Settings of a [`PostgresStore`]'s connection pool (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Most connections open at once; default 16, at least 1.
+    pub max_connections: u32,
+    /// Connections opened at start and kept open; default 0, at most `max_connections`.
+    pub min_connections: u32,
+    /// How long an operation waits for a connection (a free one, or a new one while the
+    /// server does not answer) before failing with [`StoreError::Unavailable`]; default
+    /// 5 s, more than zero.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every connection: a statement running (or
+    /// waiting for a lock) longer is cancelled, and the operation fails with
+    /// [`StoreError::Unavailable`]; default 5 s; `Duration::ZERO` means no limit.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 16,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// [`Store`](tessera_tokens::Store) on PostgreSQL (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/dbname`, or
+    /// `postgresql://…`, with libpq's query parameters such as `sslmode`) and applies the
+    /// missing migrations under the advisory lock.
+    ///
+    /// Refuses an unparsable URL and invalid options ([`StoreError::Other`], never echoing
+    /// the URL, which may hold a password), and a database migrated by a newer Tessera. A
+    /// server that cannot be reached within `acquire_timeout` is
+    /// [`StoreError::Unavailable`].
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<PostgresStore, StoreError> {
+        if options.max_connections == 0 {
+            return Err(StoreError::Other(
+                "postgres: max_connections must be at least 1".into(),
+            ));
+        }
+        if options.min_connections > options.max_connections {
+            return Err(StoreError::Other(
+                "postgres: min_connections must not exceed max_connections".into(),
+            ));
+        }
+        if options.acquire_timeout.is_zero() {
+            return Err(StoreError::Other(
+                "postgres: acquire_timeout must be more than zero".into(),
+            ));
+        }
+        let mut connect = PgConnectOptions::from_str(url).map_err(|_| {
+            StoreError::Other(
+                "database url: not a valid postgres://user@host:port/dbname URL".into(),
+            )
+        })?;
+        // A startup parameter: set by the server as the connection opens, no round trip.
+        connect = connect.options([("statement_timeout", options.statement_timeout.as_millis())]);
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("tessera");
+        }
+
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(options.min_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(map_err)?;
+        migrate(&pool).await?;
+        tracing::debug!(?options, "postgres store open");
+        Ok(PostgresStore { pool })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Applies the missing [`migrations::POSTGRES`] in one transaction, under
+/// [`MIGRATION_LOCK`], each recorded in `schema_migrations`.
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    // Replicas queue here; a migration may outlast a request's statement_timeout.
+    (&mut *tx)
+        .execute("SET LOCAL statement_timeout = 0")
+        .await
+        .map_err(map_err)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    (&mut *tx)
+        .execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                version BIGINT NOT NULL PRIMARY KEY, \
+                applied_at BIGINT NOT NULL\
+            )",
+        )
+        .await
+        .map_err(map_err)?;
+    let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let known = migrations::POSTGRES.last().map_or(0, |m| m.version);
+    if newest > known {
+        return Err(StoreError::Other(format!(
+            "postgres: the database schema is at version {newest}, newer than this build of \
+             Tessera knows ({known}); upgrade Tessera"
+        )));
+    }
+    // A plain loop: a `filter` closure held across the await would make the future !Send.
+    for m in migrations::POSTGRES {
+        if m.version <= newest {
+            continue;
+        }
+        (&mut *tx)
+            .execute(sqlx::raw_sql(m.sql))
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, applied_at) \
+             VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+        )
+        .bind(m.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applying postgres migration"
+        );
+    }
+    tx.commit().await.map_err(map_err)
+}
+
+/// SQLSTATEs that mean "the database cannot serve this now; nothing was written":
+/// connection exceptions (class 08), insufficient resources (class 53: too many
+/// connections, disk full, out of memory), operator intervention (`57014` query_canceled —
+/// the statement timeout —, `57P01` admin_shutdown, `57P02` crash_shutdown, `57P03`
+/// cannot_connect_now, `57P04` database_dropped), and the transaction rollbacks a retry
+/// resolves (`40001` serialization_failure, `40P01` deadlock_detected).
+fn is_unavailable(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57")
+        || matches!(code, "40001" | "40P01")
+}
+
+/// The one place PostgreSQL and pool errors become [`StoreError`]s.
+///
+/// Messages carry the SQLSTATE and PostgreSQL's primary message (which names constraints
+/// and types), never the `DETAIL` line that quotes key values, and only the SQLSTATE for
+/// data exceptions (class 22), whose messages quote the offending input.
+fn map_err(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            let text = if code.starts_with("22") {
+                format!("postgres error {code}")
+            } else {
+                format!("postgres error {code}: {}", db.message())
+            };
+            if code == "23505" {
+                StoreError::Conflict(text)
+            } else if is_unavailable(&code) {
+                StoreError::Unavailable(text)
+            } else {
+                StoreError::Other(text)
+            }
+        }
+        // Refused, reset or broken connections; no connection within acquire_timeout.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(format!("postgres: {err}")),
+        _ => StoreError::Other(format!("postgres: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server spawns start-up work; `connect` must be usable there.
+    #[test]
+    fn connect_future_is_send() {
+        fn send<T: Send>(_: &T) {}
+        send(&PostgresStore::connect(
+            "postgres://localhost/unused",
+            PostgresOptions::default(),
+        ));
+    }
+
+    #[test]
+    fn unavailable_codes() {
+        for code in [
+            "08000", "08001", "08006", "08P01", "53300", "53100", "57014", "57P01", "57P03",
+            "40001", "40P01",
+        ] {
+            assert!(is_unavailable(code), "{code}");
+        }
+        for code in ["23505", "23503", "42P01", "22P02", "XX000", ""] {
+            assert!(!is_unavailable(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn pool_and_io_errors_are_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for err in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            assert!(matches!(map_err(err), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(
+            map_err(sqlx::Error::RowNotFound),
+            StoreError::NotFound
+        ));
+        assert!(matches!(
+            map_err(sqlx::Error::Protocol("x".into())),
+            StoreError::Other(_)
+        ));
+    }
+}

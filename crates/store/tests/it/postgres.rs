@@ -1,0 +1,840 @@
+//! PostgreSQL: the conformance suite, each test on a database of its own, and what only a
+//! server shows — replicas racing for one token, replicas migrating at once, a server that
+//! is unreachable, goes away, cancels or kills a statement.
+//!
+//! The server is `TESSERA_TEST_PG_URL` (default [`DEFAULT_URL`], trust auth), reached
+//! through its maintenance database. Each test creates `tessera_test_<pid>_<n>_<random>`
+//! and drops it when done, panic or not ([`TestDb`]'s `Drop`); the first test of a run also
+//! drops the `tessera_test_*` databases older than an hour that a killed run left behind.
+//! When the server cannot be reached, the tests fail if `CI` is set, and otherwise pass
+//! without running after one note on stderr.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection};
+use tessera_store::conformance::Backend;
+use tessera_store::postgres::MIGRATION_LOCK;
+use tessera_store::{connect_any, PostgresOptions, PostgresStore};
+use tessera_tokens::{
+    RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, UserRecord,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Barrier, OnceCell};
+use tokio::task::JoinSet;
+
+/// The server CI starts (see `.ci/run`).
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn maintenance_url() -> String {
+    std::env::var("TESSERA_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// `url` with its database replaced by `name` (query parameters kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    format!("{}/{name}{query}", &base[..path])
+}
+
+/// Whether the server answers, decided by the first test that asks; that test also
+/// removes what killed runs left behind.
+async fn server_available() -> bool {
+    static AVAILABLE: OnceCell<bool> = OnceCell::const_new();
+    *AVAILABLE
+        .get_or_init(|| async {
+            let url = maintenance_url();
+            let deadline = Duration::from_secs(3);
+            match tokio::time::timeout(deadline, PgConnection::connect(&url)).await {
+                Ok(Ok(mut conn)) => {
+                    drop_stale_databases(&mut conn).await;
+                    let _ = conn.close().await;
+                    true
+                }
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {deadline:?}"),
+                    };
+                    let place = if std::env::var_os("TESSERA_TEST_PG_URL").is_some() {
+                        "TESSERA_TEST_PG_URL".to_owned()
+                    } else {
+                        DEFAULT_URL.to_owned()
+                    };
+                    if std::env::var_os("CI").is_some() {
+                        panic!(
+                            "PostgreSQL at {place} is not reachable ({why}); CI needs it for \
+                             the PostgreSQL store tests (.ci/run starts it)"
+                        );
+                    }
+                    // Straight to stderr: libtest captures `eprintln!` of passing tests.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "note: PostgreSQL at {place} is not reachable ({why}): skipping the \
+                         PostgreSQL store tests (with CI set they fail instead)"
+                    );
+                    false
+                }
+            }
+        })
+        .await
+}
+
+/// Drops `tessera_test_*` databases created more than an hour ago (their `PG_VERSION` file
+/// is as old as they are). Needs a superuser; quietly does nothing otherwise.
+async fn drop_stale_databases(conn: &mut PgConnection) {
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'tessera\\_test\\_%' \
+         AND (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification \
+             < now() - interval '1 hour'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for name in stale {
+        let _ = conn
+            .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+            .await;
+    }
+}
+
+/// A database of one test's own: created empty, dropped on drop (also when the test
+/// panics), whoever is still connected.
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    /// `None` when the server is unreachable and skipping is allowed.
+    async fn create() -> Option<TestDb> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        if !server_available().await {
+            return None;
+        }
+        let random = RandomState::new().build_hasher().finish() as u32;
+        let name = format!(
+            "tessera_test_{}_{}_{random:08x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = PgConnection::connect(&maintenance_url()).await.unwrap();
+        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let url = with_database(&maintenance_url(), &name);
+        Some(TestDb { name, url })
+    }
+
+    async fn raw(&self) -> PgConnection {
+        PgConnection::connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime (or while it unwinds): do the async work on a
+        // thread of its own, with a runtime of its own, and wait for it.
+        let (name, url) = (self.name.clone(), maintenance_url());
+        let done = std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.close().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: could not drop test database {}: {done:?}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Pools small enough for two tests at once (with two handles each) to stay well under
+/// PostgreSQL's default 100 connections.
+fn test_options() -> PostgresOptions {
+    PostgresOptions {
+        max_connections: 8,
+        ..PostgresOptions::default()
+    }
+}
+
+struct Postgres {
+    // Dropped in this order: the pool before the database (which is dropped with FORCE
+    // anyway).
+    store: Arc<dyn Store>,
+    db: TestDb,
+}
+
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    async fn fresh() -> Option<Self> {
+        let db = TestDb::create().await?;
+        let store = PostgresStore::connect(&db.url, test_options())
+            .await
+            .unwrap();
+        Some(Postgres {
+            store: Arc::new(store),
+            db,
+        })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn another_handle(&self) -> Arc<dyn Store> {
+        Arc::new(
+            PostgresStore::connect(&self.db.url, test_options())
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+/// Every `Store` behaviour, as on SQLite.
+mod conformance {
+    tessera_store::conformance_tests!(super::Postgres);
+}
+
+// ---- fixtures ----------------------------------------------------------------------------
+
+const T0: i64 = 1_700_000_000;
+
+fn user(name: &str) -> UserRecord {
+    UserRecord {
+        id: format!("u-{name}"),
+        username: name.to_owned(),
+        username_key: name.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        created_at: T0,
+    }
+}
+
+fn session(id: &str, user_id: &str) -> SessionRecord {
+    SessionRecord {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        created_at: T0,
+        last_used_at: T0,
+        expires_at: T0 + 86_400,
+        idle_expires_at: T0 + 86_400,
+        revoked_at: None,
+        revoke_reason: None,
+        generation: 0,
+        user_agent: None,
+        ip: None,
+    }
+}
+
+fn hash(a: u8, b: u8) -> [u8; 32] {
+    let mut h = [0x42; 32];
+    h[0] = a;
+    h[1] = b;
+    h
+}
+
+fn rotation(presented: [u8; 32], successor: [u8; 32], now: i64, grace: i64) -> Rotation {
+    Rotation {
+        presented,
+        successor,
+        now,
+        idle_timeout: 3_600,
+        grace,
+    }
+}
+
+async fn migration_versions(conn: &mut PgConnection) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(conn)
+        .await
+        .unwrap()
+}
+
+/// Fresh database and two stores on it with their own pools: two replicas.
+async fn two_replicas() -> Option<(TestDb, Arc<dyn Store>, Arc<dyn Store>)> {
+    let db = TestDb::create().await?;
+    let a = PostgresStore::connect(&db.url, test_options())
+        .await
+        .unwrap();
+    let b = PostgresStore::connect(&db.url, test_options())
+        .await
+        .unwrap();
+    Some((db, Arc::new(a), Arc::new(b)))
+}
+
+/// `racers` tasks, alternating between the replicas, present one token at the same moment.
+async fn race(replicas: [&Arc<dyn Store>; 2], racers: usize, r: Rotation) -> Vec<RotateOutcome> {
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = JoinSet::new();
+    for i in 0..racers {
+        let store = replicas[i % 2].clone();
+        let (barrier, r) = (barrier.clone(), r.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store.rotate_refresh(&r).await.unwrap()
+        });
+    }
+    tasks.join_all().await
+}
+
+// ---- replicas ----------------------------------------------------------------------------
+
+/// Two replicas (separate pools) race for one token, grace off, round after round: one
+/// rotation per round; every other request is reuse (or the revocation reuse caused), and
+/// the family ends revoked for reuse with exactly one rotation counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_spend_a_token_exactly_once() {
+    let Some((db, a, b)) = two_replicas().await else {
+        return;
+    };
+    a.create_user(&user("alice")).await.unwrap();
+    for round in 0..10u8 {
+        let sid = format!("s{round}");
+        a.create_session(&session(&sid, "u-alice"), &hash(round, 0))
+            .await
+            .unwrap();
+        let outcomes = race(
+            [&a, &b],
+            16,
+            rotation(hash(round, 0), hash(round, 1), T0 + 5, 0),
+        )
+        .await;
+        let rotated = outcomes
+            .iter()
+            .filter(|o| matches!(o, RotateOutcome::Rotated(_)))
+            .count();
+        assert_eq!(rotated, 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.iter().all(|o| matches!(
+                o,
+                RotateOutcome::Rotated(_) | RotateOutcome::Reused | RotateOutcome::Revoked
+            )),
+            "round {round}: {outcomes:?}"
+        );
+        let s = b.session(&sid).await.unwrap().unwrap();
+        assert_eq!(
+            (s.generation, s.revoke_reason),
+            (1, Some(RevokeReason::Reuse)),
+            "round {round}"
+        );
+    }
+    // One successor per session, never two.
+    let mut conn = db.raw().await;
+    let per_session: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM refresh_tokens GROUP BY session_id ORDER BY session_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(per_session, vec![2; 10]);
+}
+
+/// Two replicas race for one token inside the grace window: one rotates, every other
+/// request, on either replica, converges on the same session and successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_converge_on_one_successor_within_grace() {
+    let Some((db, a, b)) = two_replicas().await else {
+        return;
+    };
+    a.create_user(&user("alice")).await.unwrap();
+    for round in 0..10u8 {
+        let sid = format!("s{round}");
+        a.create_session(&session(&sid, "u-alice"), &hash(round, 0))
+            .await
+            .unwrap();
+        let outcomes = race(
+            [&a, &b],
+            16,
+            rotation(hash(round, 0), hash(round, 1), T0 + 5, 10),
+        )
+        .await;
+        let winner: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                RotateOutcome::Rotated(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(winner.len(), 1, "round {round}: {outcomes:?}");
+        let graced = outcomes
+            .iter()
+            .filter(|o| **o == RotateOutcome::Grace(winner[0].clone()))
+            .count();
+        assert_eq!(graced, 15, "round {round}: {outcomes:?}");
+        // The successor they all converge on is live on both replicas.
+        let next = b
+            .rotate_refresh(&rotation(hash(round, 1), hash(round, 2), T0 + 6, 10))
+            .await
+            .unwrap();
+        assert!(matches!(next, RotateOutcome::Rotated(_)), "{next:?}");
+    }
+    let mut conn = db.raw().await;
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(revoked, 0);
+}
+
+// ---- migrations --------------------------------------------------------------------------
+
+/// Four replicas start at once on a new database: all connect, the schema is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_connects_migrate_once() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut starts = JoinSet::new();
+    for _ in 0..4 {
+        let url = db.url.clone();
+        starts.spawn(async move { PostgresStore::connect(&url, test_options()).await });
+    }
+    let stores: Vec<_> = starts
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    for s in &stores {
+        s.ping().await.unwrap();
+    }
+    assert_eq!(migration_versions(&mut db.raw().await).await, vec![1]);
+    stores[0].create_user(&user("alice")).await.unwrap();
+    assert_eq!(stores[3].list_users().await.unwrap(), vec![user("alice")]);
+}
+
+/// The migrations wait for the advisory lock: while another session holds it, `connect`
+/// creates nothing; once it is released, `connect` completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_wait_for_the_advisory_lock() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut holder = db.raw().await;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let url = db.url.clone();
+    let starting = tokio::spawn(async move { PostgresStore::connect(&url, test_options()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!starting.is_finished(), "connect did not wait for the lock");
+    let mut probe = db.raw().await;
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('schema_migrations')::text")
+        .fetch_one(&mut probe)
+        .await
+        .unwrap();
+    assert_eq!(table, None, "migrated while another session held the lock");
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    starting.await.unwrap().unwrap().ping().await.unwrap();
+    assert_eq!(migration_versions(&mut probe).await, vec![1]);
+}
+
+#[tokio::test]
+async fn reconnecting_applies_nothing_twice_and_keeps_data() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&db.url, test_options())
+        .await
+        .unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    store.close().await;
+    for _ in 0..2 {
+        let store = PostgresStore::connect(&db.url, test_options())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.user_by_username("alice").await.unwrap(),
+            Some(user("alice"))
+        );
+        store.close().await;
+    }
+    assert_eq!(migration_versions(&mut db.raw().await).await, vec![1]);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    PostgresStore::connect(&db.url, test_options())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)")
+        .execute(&mut db.raw().await)
+        .await
+        .unwrap();
+    let err = PostgresStore::connect(&db.url, test_options())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Other(m) if m.contains("9999") && m.contains("newer")),
+        "{err:?}"
+    );
+}
+
+// ---- connecting --------------------------------------------------------------------------
+
+/// `connect_any` sends both PostgreSQL schemes here.
+#[tokio::test]
+async fn connect_any_dispatches_postgres_urls() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = connect_any(&db.url).await.unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    let other = connect_any(&db.url.replacen("postgres://", "postgresql://", 1))
+        .await
+        .unwrap();
+    assert_eq!(other.list_users().await.unwrap(), vec![user("alice")]);
+}
+
+#[tokio::test]
+async fn invalid_options_are_refused() {
+    for options in [
+        PostgresOptions {
+            max_connections: 0,
+            ..PostgresOptions::default()
+        },
+        PostgresOptions {
+            min_connections: 17,
+            ..PostgresOptions::default()
+        },
+        PostgresOptions {
+            acquire_timeout: Duration::ZERO,
+            ..PostgresOptions::default()
+        },
+    ] {
+        let err = PostgresStore::connect("postgres://127.0.0.1:1/x", options.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Other(_)), "{options:?}: {err:?}");
+    }
+}
+
+/// A port nobody listens on: `Unavailable` once `acquire_timeout` has passed (sqlx retries
+/// a refused connection until then), and the password is not in the message.
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_within_acquire_timeout() {
+    let port = free_port().await;
+    let options = PostgresOptions {
+        acquire_timeout: Duration::from_millis(400),
+        ..PostgresOptions::default()
+    };
+    let started = Instant::now();
+    let err = PostgresStore::connect(
+        &format!("postgres://tessera:hunter2@127.0.0.1:{port}/tessera"),
+        options,
+    )
+    .await
+    .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(took < Duration::from_millis(1_500), "took {took:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+async fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A TCP relay to the server on a port of its own, that the test can cut and restore:
+/// the database going away and coming back, without touching the shared server.
+struct Relay {
+    port: u16,
+    target: String,
+    /// The accept loop.
+    listener: Option<tokio::task::JoinHandle<()>>,
+    /// One task per relayed connection.
+    links: Arc<std::sync::Mutex<JoinSet<()>>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut relay = Relay {
+            port: listener.local_addr().unwrap().port(),
+            target,
+            listener: None,
+            links: Arc::default(),
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (target, links) = (self.target.clone(), self.links.clone());
+        self.listener = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                links.lock().unwrap().spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Closes the port, then every relayed connection; both are gone when this returns.
+    async fn cut(&mut self) {
+        if let Some(accept) = self.listener.take() {
+            accept.abort();
+            let _ = accept.await;
+        }
+        let mut links = std::mem::take(&mut *self.links.lock().unwrap());
+        links.shutdown().await;
+    }
+
+    /// Listens on the same port again.
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+/// The database goes away under a running store: operations fail with `Unavailable`
+/// within `acquire_timeout`, nothing is half-written, and the store recovers by itself
+/// when the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_is_unavailable_then_recovers() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let server = PgConnectOptions::from_str(&db.url).unwrap();
+    let mut relay = Relay::start(format!("{}:{}", server.get_host(), server.get_port())).await;
+    let url = db.url.replacen(
+        &format!("{}:{}", server.get_host(), server.get_port()),
+        &format!("127.0.0.1:{}", relay.port),
+        1,
+    );
+    assert_ne!(url, db.url, "the relay URL must differ from the server's");
+    let options = PostgresOptions {
+        acquire_timeout: Duration::from_millis(500),
+        ..test_options()
+    };
+    let store = PostgresStore::connect(&url, options).await.unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    store
+        .create_session(&session("s1", "u-alice"), &hash(1, 0))
+        .await
+        .unwrap();
+
+    relay.cut().await;
+    for attempt in 0..2 {
+        let started = Instant::now();
+        let err = store
+            .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 1, 0))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(err, StoreError::Unavailable(_)),
+            "{attempt}: {err:?}"
+        );
+        assert!(
+            took < Duration::from_millis(1_500),
+            "{attempt}: took {took:?}"
+        );
+    }
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    relay.restore().await;
+    // Nothing was half-written: the token is still live, and rotates once.
+    let outcome = store
+        .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 2, 0))
+        .await
+        .unwrap();
+    let s = match outcome {
+        RotateOutcome::Rotated(s) => s,
+        other => panic!("after recovery: {other:?}"),
+    };
+    assert_eq!(s.generation, 1);
+    store.ping().await.unwrap();
+}
+
+// ---- server-side cancellation ------------------------------------------------------------
+
+/// Waits until a `tessera` connection to `db` is blocked on a lock; returns its pid.
+async fn blocked_backend(db: &TestDb) -> i32 {
+    let mut conn = db.raw().await;
+    for _ in 0..250 {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
+             AND application_name = 'tessera' AND wait_event_type = 'Lock'",
+        )
+        .bind(&db.name)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+        if let Some(pid) = pid {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no blocked tessera backend");
+}
+
+/// Locks the row of `token` in a transaction of another connection, as a long
+/// transaction of another replica would.
+async fn lock_token(db: &TestDb, token: [u8; 32]) -> PgConnection {
+    let mut conn = db.raw().await;
+    conn.execute("BEGIN").await.unwrap();
+    sqlx::query("SELECT 1 FROM refresh_tokens WHERE hash = $1 FOR UPDATE")
+        .bind(&token[..])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
+async fn store_with_session(db: &TestDb, options: PostgresOptions) -> PostgresStore {
+    let store = PostgresStore::connect(&db.url, options).await.unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    store
+        .create_session(&session("s1", "u-alice"), &hash(1, 0))
+        .await
+        .unwrap();
+    store
+}
+
+/// A rotation blocked past `statement_timeout` is cancelled by the server (57014):
+/// `Unavailable`, nothing written; the same rotation succeeds once the lock is gone.
+#[tokio::test]
+async fn a_statement_past_statement_timeout_is_unavailable() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let options = PostgresOptions {
+        statement_timeout: Duration::from_millis(200),
+        ..test_options()
+    };
+    let store = store_with_session(&db, options).await;
+    let mut holder = lock_token(&db, hash(1, 0)).await;
+
+    let started = Instant::now();
+    let err = store
+        .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 1, 0))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&err, StoreError::Unavailable(m) if m.contains("57014")),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+
+    holder.execute("ROLLBACK").await.unwrap();
+    let outcome = store
+        .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 2, 0))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, RotateOutcome::Rotated(ref s) if s.generation == 1),
+        "{outcome:?}"
+    );
+}
+
+/// The server terminating the connection mid-statement (57P01, as a shutdown does):
+/// `Unavailable`; the pool replaces the connection and the next rotation succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_connection_is_unavailable() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = Arc::new(store_with_session(&db, test_options()).await);
+    let mut holder = lock_token(&db, hash(1, 0)).await;
+
+    let rotating = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 1, 0))
+                .await
+        })
+    };
+    let pid = blocked_backend(&db).await;
+    let mut admin = db.raw().await;
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let err = rotating.await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+    holder.execute("ROLLBACK").await.unwrap();
+    let outcome = store
+        .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 2, 0))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+}
+
+// ---- storage -----------------------------------------------------------------------------
+
+/// Only the 32-byte hash of a refresh token is stored, as BYTEA; the schema refuses any
+/// other length.
+#[tokio::test]
+async fn refresh_tokens_are_stored_as_32_byte_bytea() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let _store = store_with_session(&db, test_options()).await;
+    let mut conn = db.raw().await;
+    let (kind, len): (String, i32) =
+        sqlx::query_as("SELECT pg_typeof(hash)::text, octet_length(hash) FROM refresh_tokens")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), len), ("bytea", 32));
+    let short = sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ('\\x00', 's1', 0)",
+    )
+    .execute(&mut conn)
+    .await;
+    assert!(short.is_err());
+}
