@@ -44,6 +44,24 @@ impl<'a> JsonStr<'a> {
         }
     }
 
+    /// The raw bytes when the string has no escapes (then they are its text).
+    #[inline]
+    pub(crate) fn plain(&self) -> Option<&'a [u8]> {
+        (!self.escaped).then_some(self.raw)
+    }
+
+    /// A cheap fingerprint of a plain name for the duplicate check's filter.
+    #[inline]
+    fn fingerprint(&self) -> u64 {
+        let r = self.raw;
+        let h = r
+            .len()
+            .wrapping_mul(31)
+            .wrapping_add(usize::from(*r.first().unwrap_or(&0)))
+            .wrapping_add(usize::from(*r.last().unwrap_or(&0)).wrapping_mul(7));
+        1u64 << (h % 64)
+    }
+
     /// The unescaped text (borrowed when there was nothing to unescape).
     pub(crate) fn unescape(&self) -> Option<Cow<'a, str>> {
         if !self.escaped {
@@ -124,9 +142,7 @@ pub(crate) fn scan_object<'a>(
     input: &'a [u8],
     mut visit: impl FnMut(JsonStr<'a>, &'a [u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    if std::str::from_utf8(input).is_err() {
-        return Err(malformed("JSON is not UTF-8"));
-    }
+    // UTF-8 is checked string by string (bytes >= 0x80 are invalid anywhere else).
     let mut s = Scanner { b: input, pos: 0 };
     s.ws();
     if s.peek() != Some(b'{') {
@@ -257,6 +273,12 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
+            // Fast path: skip the run of plain characters in one tight loop.
+            let run = self.b[self.pos..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .ok_or(BAD)?;
+            self.pos += run;
             match self.peek() {
                 None => return Err(BAD),
                 Some(b'"') => break,
@@ -283,6 +305,9 @@ impl<'a> Scanner<'a> {
             }
         }
         let raw = &self.b[start..self.pos];
+        if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+            return Err(malformed("JSON is not UTF-8"));
+        }
         self.pos += 1;
         Ok(JsonStr { raw, escaped })
     }
@@ -319,17 +344,26 @@ impl<'a> Scanner<'a> {
         let mut inline: [Option<JsonStr<'a>>; INLINE_KEYS] = [None; INLINE_KEYS];
         let mut spill: Vec<JsonStr<'a>> = Vec::new();
         let mut count = 0usize;
+        // Names seen so far, as fingerprints: a plain name whose bit is not set cannot be a
+        // duplicate, so most members skip the comparisons. Escaped names always compare.
+        let mut seen_bits = 0u64;
+        let mut any_escaped = false;
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
                 return Err(BAD);
             }
             let key = self.string()?;
-            let seen = inline[..count.min(INLINE_KEYS)]
-                .iter()
-                .flatten()
-                .chain(spill.iter())
-                .any(|k| k.same_name(&key));
+            let bit = key.fingerprint();
+            let must_compare = key.escaped || any_escaped || seen_bits & bit != 0;
+            seen_bits |= bit;
+            any_escaped |= key.escaped;
+            let seen = must_compare
+                && inline[..count.min(INLINE_KEYS)]
+                    .iter()
+                    .flatten()
+                    .chain(spill.iter())
+                    .any(|k| k.same_name(&key));
             if seen {
                 return Err(malformed("duplicate JSON member name"));
             }

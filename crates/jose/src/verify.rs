@@ -327,17 +327,25 @@ fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>
         required: 0,
     };
     json::scan_object(payload, |name, value| {
-        let name = name.unescape().ok_or(invalid_token("invalid claim name"))?;
-        match &*name {
-            "exp" => c.exp = Some(numeric_date(value, "exp must be a number")?),
-            "nbf" => c.nbf = Some(numeric_date(value, "nbf must be a number")?),
-            "iat" => c.iat = Some(numeric_date(value, "iat must be a number")?),
-            "iss" => {
+        // Plain names (the norm) are matched as bytes; only escaped ones are unescaped.
+        let unescaped;
+        let name: &[u8] = match name.plain() {
+            Some(raw) => raw,
+            None => {
+                unescaped = name.unescape().ok_or(invalid_token("invalid claim name"))?;
+                unescaped.as_bytes()
+            }
+        };
+        match name {
+            b"exp" => c.exp = Some(numeric_date(value, "exp must be a number")?),
+            b"nbf" => c.nbf = Some(numeric_date(value, "nbf must be a number")?),
+            b"iat" => c.iat = Some(numeric_date(value, "iat must be a number")?),
+            b"iss" => {
                 c.iss = Some(json::as_str(value).ok_or(invalid_token("iss must be a string"))?)
             }
-            "sub" if !jws::is_string(value) => return Err(invalid_token("sub must be a string")),
-            "jti" if !jws::is_string(value) => return Err(invalid_token("jti must be a string")),
-            "aud" => {
+            b"sub" if !jws::is_string(value) => return Err(invalid_token("sub must be a string")),
+            b"jti" if !jws::is_string(value) => return Err(invalid_token("jti must be a string")),
+            b"aud" => {
                 match json::kind(value) {
                     Kind::String => {}
                     Kind::Array => json::for_each_element(value, |v| {
@@ -353,7 +361,11 @@ fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>
             }
             _ => {}
         }
-        if let Some(i) = required.iter().take(MAX_REQUIRED).position(|r| *r == *name) {
+        if let Some(i) = required
+            .iter()
+            .take(MAX_REQUIRED)
+            .position(|r| r.as_bytes() == name)
+        {
             c.required |= 1 << i;
         }
         Ok(())
