@@ -274,10 +274,12 @@ impl<'a> Scanner<'a> {
         let mut escaped = false;
         loop {
             // Fast path: skip the run of plain characters in one tight loop.
-            let run = self.b[self.pos..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .ok_or(BAD)?;
+            let rest = &self.b[self.pos..];
+            let run = memchr::memchr2(b'"', b'\\', rest).ok_or(BAD)?;
+            // Control characters must be escaped (RFC 8259 §7).
+            if rest[..run].iter().any(|&c| c < 0x20) {
+                return Err(BAD);
+            }
             self.pos += run;
             match self.peek() {
                 None => return Err(BAD),

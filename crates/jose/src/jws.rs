@@ -92,9 +92,9 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, Error> {
         return Err(malformed("token exceeds the size limit"));
     }
     const SEGMENTS: Error = malformed("a compact JWS has exactly three segments");
-    let a = t.iter().position(|&c| c == b'.').ok_or(SEGMENTS)?;
-    let b = a + 1 + t[a + 1..].iter().position(|&c| c == b'.').ok_or(SEGMENTS)?;
-    if t[b + 1..].contains(&b'.') {
+    let a = memchr::memchr(b'.', t).ok_or(SEGMENTS)?;
+    let b = a + 1 + memchr::memchr(b'.', &t[a + 1..]).ok_or(SEGMENTS)?;
+    if memchr::memchr(b'.', &t[b + 1..]).is_some() {
         return Err(SEGMENTS);
     }
     if a == 0 {
