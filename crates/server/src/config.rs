@@ -295,7 +295,16 @@ impl Config {
                 signup_per_minute: raw.rate_limit.signup_per_minute.unwrap_or(10),
                 refresh_per_minute: raw.rate_limit.refresh_per_minute.unwrap_or(600),
             },
-            redis: RedisConfig { url: raw.redis.url },
+            redis: RedisConfig {
+                url: match raw.redis.url {
+                    Some(url) => {
+                        crate::rate_limit::validate_redis_url(&url)
+                            .map_err(|e| b.invalid("redis.url", e.0))?;
+                        Some(url)
+                    }
+                    None => None,
+                },
+            },
             keys: KeysConfig {
                 rotation_period: b.positive(
                     "keys.rotation_period",

@@ -40,6 +40,9 @@ pub enum StartError {
         /// Why.
         source: StoreError,
     },
+    /// `redis.url` could not be used.
+    #[error("redis.url: {0}")]
+    Redis(String),
     /// The signing keys could not be loaded or created.
     #[error("signing keys: {0}")]
     Keys(#[source] KeyRingError),
@@ -101,9 +104,6 @@ async fn open_store(config: &DatabaseConfig) -> Result<Arc<dyn Store>, StartErro
 /// computed on the first login that needs it.
 pub async fn serve(config: Config, admin_token: Option<SecretString>) -> Result<(), StartError> {
     let started = Instant::now();
-    if config.redis.url.is_some() {
-        tracing::warn!("redis.url is set but not used yet: rate limits are per process");
-    }
     let store = open_store(&config.database).await?;
     let master_env = std::env::var("TESSERA_MASTER_KEY").ok();
     let master = load_master_key(master_env.as_deref(), &config.keys.master_key_file)?;

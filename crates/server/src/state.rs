@@ -13,14 +13,14 @@ use crate::config::Config;
 use crate::cookie::RefreshCookie;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{RateLimiter, REDIS_PREFIX};
 use crate::serve::StartError;
 
 /// Shared application state; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     auth: Arc<Auth>,
     config: Config,
@@ -77,9 +77,14 @@ impl AppState {
             config.keys.jwks_max_age.as_secs()
         ))
         .unwrap_or(HeaderValue::from_static("public, max-age=300"));
+        let limiter = match &config.redis.url {
+            Some(url) => RateLimiter::with_redis(url, REDIS_PREFIX, &config.rate_limit, clock)
+                .map_err(|e| StartError::Redis(e.0))?,
+            None => RateLimiter::local(&config.rate_limit, clock),
+        };
         Ok(AppState(Arc::new(Inner {
             auth: Arc::new(auth),
-            limiter: RateLimiter::local(&config.rate_limit, clock),
+            limiter,
             metrics: Arc::new(Metrics::default()),
             admin_digest,
             cookie: RefreshCookie::new(&config.cookie),
@@ -102,6 +107,14 @@ impl AppState {
     /// The rate limiter.
     pub fn limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+
+    /// This state with another rate limiter (tests: a Redis limiter under their own key
+    /// prefix, see [`RateLimiter::with_redis`]).
+    pub fn with_limiter(self, limiter: RateLimiter) -> AppState {
+        let mut inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone());
+        inner.limiter = limiter;
+        AppState(Arc::new(inner))
     }
 
     /// The metrics registry.

@@ -173,7 +173,8 @@ pub struct RateLimitConfig {
 /// `[redis]`.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// Shared rate limits across replicas (unset). Accepted now, used by a later release.
+    /// Rate limits counted in Redis, shared across replicas (unset: per process). Checked
+    /// at load (`redis://`, `redis+unix://` or `unix://`); connected lazily.
     pub url: Option<String>,
 }
 

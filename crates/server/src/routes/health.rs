@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers), `GET /readyz` (the database answers) and
+//! `GET /healthz` (the process answers), `GET /readyz` (the database answers; where rate
+//! limits are counted) and
 //! `GET /metrics` (Prometheus text format 0.0.4).
 
 use std::time::Duration;
@@ -13,14 +14,14 @@ use crate::state::AppState;
 /// How long `/readyz` waits for the database.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn json(status: StatusCode, body: &'static str) -> Response {
+fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     (
         status,
         [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
             (CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -30,28 +31,40 @@ pub async fn healthz() -> Response {
     json(StatusCode::OK, r#"{"status":"ok"}"#)
 }
 
-/// 200 when the database answers a ping within 2 s, else 503.
+/// 200 when the database answers a ping within 2 s, else 503. `checks.rate_limit` says
+/// where the limits are counted: `local` (no `redis.url`), `redis`, or
+/// `local (redis unavailable)` — which alone does not make the server unready, since it
+/// keeps limiting with this process's counters.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(PING_TIMEOUT, state.auth().store().ping()).await {
-        Ok(Ok(())) => json(
-            StatusCode::OK,
-            r#"{"status":"ready","checks":{"database":"ok"}}"#,
-        ),
+    let (database, rate_limit) = tokio::join!(
+        tokio::time::timeout(PING_TIMEOUT, state.auth().store().ping()),
+        state.limiter().status(),
+    );
+    let database_ok = match database {
+        Ok(Ok(())) => true,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"status":"unavailable","checks":{"database":"unavailable"}}"#,
-            )
+            false
         }
         Err(_) => {
             tracing::warn!("readiness check timed out");
-            json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"status":"unavailable","checks":{"database":"unavailable"}}"#,
-            )
+            false
         }
-    }
+    };
+    let (status, word, database) = if database_ok {
+        (StatusCode::OK, "ready", "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "unavailable",
+        )
+    };
+    let body = serde_json::json!({
+        "status": word,
+        "checks": {"database": database, "rate_limit": rate_limit},
+    });
+    json(status, body.to_string())
 }
 
 /// The metrics in Prometheus text format.

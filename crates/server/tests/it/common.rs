@@ -9,6 +9,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tessera_jose::SecretString;
+use tessera_server::rate_limit::RateLimiter;
 use tessera_server::{app, AppState, Config};
 use tessera_store::{SqliteOptions, SqliteStore};
 use tessera_tokens::{ManualClock, MasterKey, PasswordParams};
@@ -68,6 +69,8 @@ pub struct Setup {
     pub admin: Option<&'static str>,
     /// `server.public_url`; `None` leaves the default (`http://` + bind).
     pub public_url: Option<&'static str>,
+    /// A Redis limiter at this URL under this key prefix, in place of the configured one.
+    pub redis: Option<(String, String)>,
 }
 
 impl Default for Setup {
@@ -76,6 +79,7 @@ impl Default for Setup {
             env: Vec::new(),
             admin: Some(ADMIN),
             public_url: Some(PUBLIC_URL),
+            redis: None,
         }
     }
 }
@@ -94,6 +98,12 @@ impl Setup {
     /// Leaves `server.public_url` at its default, as `tessera serve` with no configuration.
     pub fn default_public_url(mut self) -> Self {
         self.public_url = None;
+        self
+    }
+
+    /// Counts rate limits in Redis at `url`, keys under `prefix` (unique per test).
+    pub fn redis(mut self, url: &str, prefix: &str) -> Self {
+        self.redis = Some((url.to_owned(), prefix.to_owned()));
         self
     }
 
@@ -160,6 +170,19 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let state = match &setup.redis {
+            Some((url, prefix)) => {
+                let limiter = RateLimiter::with_redis(
+                    url,
+                    prefix,
+                    &state.config().rate_limit,
+                    Arc::new(clock.clone()),
+                )
+                .unwrap();
+                state.with_limiter(limiter)
+            }
+            None => state,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

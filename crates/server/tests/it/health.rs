@@ -15,7 +15,7 @@ async fn healthz_and_readyz() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"status": "ready", "checks": {"database": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "rate_limit": "local"}})
     );
 }
 
@@ -76,7 +76,7 @@ async fn a_database_outage_answers_503_unavailable_but_access_tokens_still_verif
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"status": "unavailable", "checks": {"database": "unavailable"}})
+        json!({"status": "unavailable", "checks": {"database": "unavailable", "rate_limit": "local"}})
     );
     assert_eq!(
         app.get("/healthz").send().await.unwrap().status(),

@@ -15,6 +15,7 @@ mod logs;
 mod oauth;
 mod page;
 mod rate_limits;
+mod redis_limits;
 mod refresh;
 mod serve;
 mod sessions;

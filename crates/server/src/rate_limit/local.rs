@@ -1,90 +1,17 @@
-//! Rate limits on login, signup and refresh (per IP, and failed logins per username).
-//!
-//! Checked before any password hashing, so a flood of requests cannot burn CPU on Argon2.
-//! Windows are fixed, one minute long, anchored at a key's first event, and read the
-//! domain [`Clock`] so tests move time instead of sleeping. [`RateLimiter`] is an enum so
-//! that a Redis-backed limiter (SPEC §6, shared across replicas) can be added as another
-//! variant without touching the handlers.
+//! The in-process limiter: fixed one-minute windows per key in memory, read from the
+//! domain [`Clock`] so tests move time instead of sleeping.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tessera_tokens::{Clock, UnixTime};
 
+use super::{Bucket, RetryAfter, BUCKETS, WINDOW};
 use crate::config::RateLimitConfig;
 
-/// Length of every window, seconds.
-const WINDOW: i64 = 60;
 /// Most keys tracked per bucket; past it, expired windows are pruned, and if none are,
 /// new keys go untracked (fail open) rather than grow memory without bound.
 const MAX_KEYS: usize = 100_000;
-
-/// What is being limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bucket {
-    /// Failed logins per username (`rate_limit.login_per_minute`).
-    LoginUser,
-    /// Failed logins per IP (3 × `rate_limit.login_per_minute`).
-    LoginIp,
-    /// Signups per IP (`rate_limit.signup_per_minute`).
-    Signup,
-    /// Refreshes per IP (`rate_limit.refresh_per_minute`).
-    Refresh,
-}
-
-const BUCKETS: usize = 4;
-
-impl Bucket {
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Refused: retry after this many seconds (≥ 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryAfter(pub u64);
-
-/// The rate limiter of the process.
-#[derive(Debug, Clone)]
-pub enum RateLimiter {
-    /// Counters in this process's memory (per replica).
-    Local(Arc<LocalLimiter>),
-}
-
-impl RateLimiter {
-    /// An in-process limiter with the configured limits.
-    pub fn local(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> RateLimiter {
-        RateLimiter::Local(Arc::new(LocalLimiter::new(config, clock)))
-    }
-
-    /// Refuses when `key` is at its limit, without counting.
-    pub async fn check(&self, bucket: Bucket, key: &str) -> Result<(), RetryAfter> {
-        match self {
-            RateLimiter::Local(l) => l.check(bucket, key),
-        }
-    }
-
-    /// Counts one event for `key`.
-    pub async fn hit(&self, bucket: Bucket, key: &str) {
-        match self {
-            RateLimiter::Local(l) => l.hit(bucket, key),
-        }
-    }
-
-    /// Refuses when `key` is at its limit; otherwise counts one event.
-    pub async fn acquire(&self, bucket: Bucket, key: &str) -> Result<(), RetryAfter> {
-        match self {
-            RateLimiter::Local(l) => l.acquire(bucket, key),
-        }
-    }
-
-    /// Forgets `key` (a successful login clears the username's failures).
-    pub async fn reset(&self, bucket: Bucket, key: &str) {
-        match self {
-            RateLimiter::Local(l) => l.reset(bucket, key),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -135,6 +62,11 @@ impl LocalLimiter {
         }
     }
 
+    /// The limit of `bucket` (`0`: off).
+    pub(super) fn limit(&self, bucket: Bucket) -> u32 {
+        self.limits[bucket.index()]
+    }
+
     fn table(&self, bucket: Bucket) -> MutexGuard<'_, Table> {
         match self.tables[bucket.index()].lock() {
             Ok(g) => g,
@@ -147,7 +79,7 @@ impl LocalLimiter {
         (live && w.count >= limit).then(|| RetryAfter((w.start + WINDOW - now).max(1) as u64))
     }
 
-    fn check(&self, bucket: Bucket, key: &str) -> Result<(), RetryAfter> {
+    pub(super) fn check(&self, bucket: Bucket, key: &str) -> Result<(), RetryAfter> {
         let limit = self.limits[bucket.index()];
         if limit == 0 {
             return Ok(());
@@ -164,11 +96,11 @@ impl LocalLimiter {
         }
     }
 
-    fn hit(&self, bucket: Bucket, key: &str) {
+    pub(super) fn hit(&self, bucket: Bucket, key: &str) {
         let _ = self.count(bucket, key, false);
     }
 
-    fn acquire(&self, bucket: Bucket, key: &str) -> Result<(), RetryAfter> {
+    pub(super) fn acquire(&self, bucket: Bucket, key: &str) -> Result<(), RetryAfter> {
         self.count(bucket, key, true)
     }
 
@@ -214,7 +146,7 @@ impl LocalLimiter {
         Ok(())
     }
 
-    fn reset(&self, bucket: Bucket, key: &str) {
+    pub(super) fn reset(&self, bucket: Bucket, key: &str) {
         self.table(bucket).windows.remove(key);
     }
 }

@@ -1,0 +1,172 @@
+//! Rate limits counted in Redis (`redis.url`): shared by replicas, and a local fallback
+//! when Redis is unreachable. The shared tests need Redis at 127.0.0.1:6379: without it they
+//! are skipped with a note, except under `CI`, where they fail.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tessera_server::Config;
+
+use crate::common::*;
+
+const REDIS_ADDR: &str = "127.0.0.1:6379";
+
+/// `redis://127.0.0.1:6379` when Redis answers there; otherwise `None` after a note, or a
+/// panic when the `CI` variable is set.
+async fn redis_url(test: &str) -> Option<String> {
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::TcpStream::connect(REDIS_ADDR),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if reachable {
+        return Some(format!("redis://{REDIS_ADDR}"));
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{test}: Redis is not reachable at {REDIS_ADDR} and CI is set; start it with \
+             `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`"
+        );
+    }
+    eprintln!("note: {test} skipped: Redis is not reachable at {REDIS_ADDR} (set CI to fail)");
+    None
+}
+
+/// A key prefix no other test or run shares (process id and a random number).
+fn unique_prefix(test: &str) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(test);
+    format!("tessera-test:{test}:{}:{random:016x}", std::process::id())
+}
+
+async fn login(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
+    app.post_json(
+        "/v1/login",
+        json!({"username": user, "password": pw, "delivery": "body"}),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    let res = app.get("/readyz").send().await.unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+/// Two replicas on one Redis (same key prefix).
+async fn replicas(test: &str, login_per_minute: &str) -> Option<(TestApp, TestApp)> {
+    let url = redis_url(test).await?;
+    let prefix = unique_prefix(test);
+    let start = || {
+        TestApp::setup()
+            .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", login_per_minute)
+            .redis(&url, &prefix)
+            .start()
+    };
+    let (a, b) = (start().await, start().await);
+    a.signup("alice").await;
+    b.signup("alice").await;
+    Some((a, b))
+}
+
+#[tokio::test]
+async fn failed_logins_on_one_replica_count_on_another() {
+    let Some((a, b)) = replicas("shared_failures", "3").await else {
+        return;
+    };
+    assert_eq!(readyz(&a).await.1["checks"]["rate_limit"], "redis");
+    for app in [&a, &a, &b] {
+        assert_eq!(
+            login(app, "alice", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for app in [&b, &a] {
+        let (headers, _) = assert_error(
+            login(app, "ALICE", PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+        )
+        .await;
+        let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((55..=60).contains(&retry), "Retry-After {retry}");
+    }
+    // Another username is not limited (per-IP limit is 9, also shared).
+    assert_eq!(
+        login(&b, "bob", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_on_one_replica_clears_the_failures_on_all() {
+    let Some((a, b)) = replicas("shared_reset", "2").await else {
+        return;
+    };
+    login(&a, "alice", "wrong password").await;
+    assert_eq!(login(&b, "alice", PASSWORD).await.status(), StatusCode::OK);
+    login(&a, "alice", "wrong password").await;
+    // Without the reset through Redis this would be the 2nd failure of the window: 429.
+    assert_eq!(login(&a, "alice", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_the_server_keeps_serving_with_local_limits() {
+    // Port 1: nothing listens there (binding it needs root), so connecting fails at once.
+    let app = TestApp::setup()
+        .env("TESSERA_REDIS__URL", "redis://127.0.0.1:1")
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "2")
+        .start()
+        .await;
+    app.signup("alice").await;
+    assert_eq!(
+        login(&app, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            login(&app, "alice", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (headers, _) = assert_error(
+        login(&app, "alice", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(
+        headers["retry-after"], "60",
+        "the local window, on the app's clock"
+    );
+    app.clock.advance(60);
+    assert_eq!(
+        login(&app, "alice", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"status": "ready", "checks": {"database": "ok", "rate_limit": "local (redis unavailable)"}})
+    );
+    let logs = captured_logs();
+    let warnings = logs
+        .lines()
+        .filter(|l| l.contains("Redis unavailable: rate limits fall back"))
+        .count();
+    assert_eq!(warnings, 1, "warned once, not per request:\n{logs}");
+}
+
+#[test]
+fn a_redis_url_of_another_scheme_is_refused_naming_the_key() {
+    for url in ["rediss://cache:6380", "http://cache:6379", "cache:6379"] {
+        let env = HashMap::from([("TESSERA_REDIS__URL".to_owned(), url.to_owned())]);
+        let e = Config::load(None, env).unwrap_err().to_string();
+        assert!(e.contains("redis.url"), "{e}");
+    }
+}
