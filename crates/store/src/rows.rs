@@ -3,7 +3,7 @@
 //! read them by position.
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
-use tessera_tokens::{RevokeReason, SessionRecord, StoreError, StoredKey, UserRecord};
+use tessera_tokens::{Revocation, RevokeReason, SessionRecord, StoreError, StoredKey, UserRecord};
 
 /// A column that does not decode is a bug or corrupt data, never a bound value: the
 /// message names the column and the expected type.
@@ -82,5 +82,19 @@ where
         created_at: get(row, 4)?,
         activates_at: get(row, 5)?,
         retired_at: get(row, 6)?,
+    })
+}
+
+/// `id, revoked_at` of a revoked session.
+pub(crate) fn revocation<'r, R>(row: &'r R) -> Result<Revocation, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(Revocation {
+        session_id: get(row, 0)?,
+        revoked_at: get(row, 1)?,
     })
 }

@@ -357,12 +357,7 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(|row| {
-                Ok(Revocation {
-                    session_id: row.try_get(0).map_err(map_err)?,
-                    revoked_at: row.try_get(1).map_err(map_err)?,
-                })
-            })
+            .map(rows::revocation)
             .collect()
     }
 
