@@ -1,4 +1,5 @@
-//! `tessera keys generate|public|thumbprint`, and the key loading every command shares.
+//! `tessera keys generate|public|thumbprint` (`list` and `rotate`, which work on the
+//! server's database, are in `server_cmd`), and the key loading every command shares.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -20,6 +21,12 @@ pub enum KeysCommand {
     Generate(GenerateArgs),
     Public(PublicArgs),
     Thumbprint(ThumbprintArgs),
+    /// List the server's signing keys (configured database) and their phases, as JSON.
+    List(crate::server_cmd::ConfigArg),
+    /// Rotate the server's signing key now: a new key of `tokens.algorithm` is published at
+    /// once and starts signing after the pre-publication delay (`keys.jwks_max_age`, at
+    /// least 10 s); running replicas pick it up within 5 s. Needs the master key.
+    Rotate(crate::server_cmd::ConfigArg),
 }
 
 /// Generate a new private key, as a JWK with `alg`, `kid` and `use: "sig"`.
@@ -82,6 +89,8 @@ pub fn run(cmd: KeysCommand, out: &mut dyn Write) -> Result<(), CliError> {
         KeysCommand::Generate(args) => generate(args, out),
         KeysCommand::Public(args) => public(args, out),
         KeysCommand::Thumbprint(args) => thumbprint(args, out),
+        KeysCommand::List(config) => crate::server_cmd::keys_list(config, out),
+        KeysCommand::Rotate(config) => crate::server_cmd::keys_rotate(config, out),
     }
 }
 

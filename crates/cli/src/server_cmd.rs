@@ -1,4 +1,5 @@
-//! `tessera serve`, `tessera users …` and `tessera sessions …` (SPEC §3): the server and the
+//! `tessera serve`, `tessera users …`, `tessera sessions …` and `tessera keys list|rotate`
+//! (SPEC §3): the server and the
 //! admin operations on the configured database, usable while the server runs.
 
 use std::io::{Read, Write};
@@ -8,10 +9,10 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_jose::{base64url, random_bytes, SecretString};
-use tessera_server::Config;
+use tessera_server::{domain_settings, load_master_key, Config};
 use tessera_tokens::{
-    create_user, Clock, PasswordHasher, PasswordParams, RevokeReason, SessionRecord, SignupError,
-    Store, SystemClock,
+    create_user, key_phases, rotate_keys, Clock, KeyRing, KeyRingError, MasterKey, PasswordHasher,
+    PasswordParams, RevokeReason, SessionRecord, SignupError, Store, SystemClock,
 };
 
 use crate::error::CliError;
@@ -156,6 +157,90 @@ pub fn users(cmd: UsersCommand, out: &mut impl Write) -> Result<(), CliError> {
                 .collect();
             writeln!(out, "{}", serde_json::Value::from(list)).map_err(CliError::Output)
         }
+    }
+}
+
+/// `tessera keys list`: every stored signing key with its phase now.
+pub fn keys_list(arg: ConfigArg, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = load_config(&arg)?;
+    let ring = domain_settings(&config, PasswordParams::OWASP).key_ring_config();
+    let now = SystemClock.now();
+    let keys = runtime()?.block_on(async {
+        open(&config)
+            .await?
+            .signing_keys()
+            .await
+            .map_err(unavailable)
+    })?;
+    let phases = key_phases(&keys, now, ring.retain);
+    let list: Vec<_> = keys
+        .iter()
+        .zip(phases)
+        .map(|(k, phase)| {
+            json!({
+                "kid": k.kid,
+                "alg": k.alg,
+                "state": phase.as_str(),
+                "created_at": k.created_at,
+                "activates_at": k.activates_at,
+                "retired_at": k.retired_at,
+                // Unpublished (and deleted by the server) from then on.
+                "removed_at": k.retired_at.map(|r| r.saturating_add(ring.retain)),
+            })
+        })
+        .collect();
+    writeln!(out, "{}", serde_json::Value::from(list)).map_err(CliError::Output)
+}
+
+/// `tessera keys rotate`: stores a new key that signs after the pre-publication delay.
+pub fn keys_rotate(arg: ConfigArg, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = load_config(&arg)?;
+    let master = existing_master_key(&config)?;
+    let ring = domain_settings(&config, PasswordParams::OWASP).key_ring_config();
+    let now = SystemClock.now();
+    let key = runtime()?.block_on(async {
+        let store = open(&config).await?;
+        // Loading the ring opens every published key: a master key that is not the
+        // server's fails here, before anything is stored under it.
+        KeyRing::load(store.as_ref(), &master, ring.clone(), now)
+            .await
+            .map_err(key_error)?;
+        rotate_keys(store.as_ref(), &master, &ring, now)
+            .await
+            .map_err(key_error)
+    })?;
+    let Some(key) = key else {
+        return Err(unavailable(
+            "another rotation was stored at the same moment; see `tessera keys list`",
+        ));
+    };
+    let answer = json!({
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": "next",
+        "activates_at": key.activates_at,
+    });
+    writeln!(out, "{answer}").map_err(CliError::Output)
+}
+
+/// The server's master key, from `TESSERA_MASTER_KEY` or the existing key file; never
+/// creates one (a key sealed under a new master key would be useless to the server).
+fn existing_master_key(config: &Config) -> Result<MasterKey, CliError> {
+    let env = std::env::var("TESSERA_MASTER_KEY").ok();
+    let file = &config.keys.master_key_file;
+    if env.is_none() && !file.exists() {
+        return Err(CliError::request(format!(
+            "no master key: set TESSERA_MASTER_KEY, or run where the server's {} is",
+            file.display()
+        )));
+    }
+    load_master_key(env.as_deref(), file).map_err(|e| CliError::request(e.to_string()))
+}
+
+fn key_error(e: KeyRingError) -> CliError {
+    match e {
+        KeyRingError::Store(e) => unavailable(e),
+        other => CliError::request(other.to_string()),
     }
 }
 

@@ -44,5 +44,5 @@ pub use cookie::{RefreshCookie, DEV_NAME as DEV_COOKIE_NAME, SECURE_NAME as COOK
 pub use error::ApiError;
 pub use master_key::load_master_key;
 pub use serve::{init_logging, serve, spawn_background, StartError};
-pub use state::AppState;
+pub use state::{domain_settings, AppState};
 pub use store_adapter::connect as connect_store;

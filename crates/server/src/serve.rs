@@ -18,6 +18,9 @@ use crate::state::AppState;
 
 /// How often revocations made by other processes (CLI, replicas) are read.
 const REVOCATION_SYNC: Duration = Duration::from_secs(2);
+/// How often every replica reloads the signing keys, rotates them when due and deletes
+/// expired ones: the bound on how late a replica learns of a rotation.
+pub const KEY_MAINTENANCE: Duration = Duration::from_secs(5);
 /// How often expired sessions are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How long expired or revoked sessions are kept before the purge deletes them, seconds.
@@ -147,7 +150,8 @@ pub async fn serve(config: Config, admin_token: Option<SecretString>) -> Result<
     result
 }
 
-/// Revocation sync (every 2 s) and the purge of expired sessions (hourly).
+/// Revocation sync (every 2 s), signing-key upkeep (every 5 s) and the purge of expired
+/// sessions (hourly).
 pub fn spawn_background(auth: Arc<Auth>) -> Vec<JoinHandle<()>> {
     let sync = {
         let auth = Arc::clone(&auth);
@@ -158,6 +162,37 @@ pub fn spawn_background(auth: Arc<Auth>) -> Vec<JoinHandle<()>> {
                 tick.tick().await;
                 if let Err(e) = auth.sync_revocations().await {
                     tracing::debug!(error = %e, "revocation sync failed");
+                }
+            }
+        })
+    };
+    let keys = {
+        let auth = Arc::clone(&auth);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_MAINTENANCE);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match auth.maintain_keys().await {
+                    Ok(done) => {
+                        if let Some(kid) = &done.rotated {
+                            tracing::info!(
+                                kid = %kid,
+                                prepublish_s = auth.keys().config().prepublish,
+                                "rotated the signing key: the new key is published now and signs after the pre-publication delay"
+                            );
+                        }
+                        if done.deleted > 0 {
+                            tracing::info!(keys = done.deleted, "deleted expired signing keys");
+                        }
+                        if done.changed {
+                            tracing::info!(
+                                current_kid = auth.keys().current_kid().as_deref().unwrap_or(""),
+                                "signing keys reloaded"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "signing-key maintenance failed"),
                 }
             }
         })
@@ -174,7 +209,7 @@ pub fn spawn_background(auth: Arc<Auth>) -> Vec<JoinHandle<()>> {
             }
         }
     });
-    vec![sync, purge]
+    vec![sync, keys, purge]
 }
 
 async fn shutdown_signal() {

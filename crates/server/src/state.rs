@@ -45,27 +45,7 @@ impl AppState {
         password_params: PasswordParams,
         admin_token: Option<SecretString>,
     ) -> Result<AppState, StartError> {
-        let t = &config.tokens;
-        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        let settings = Settings {
-            issuer: t.issuer.clone(),
-            audience: t.audience.clone(),
-            typ: t.typ.clone(),
-            algorithm: t.algorithm,
-            access_ttl: secs(t.access_ttl),
-            refresh_ttl: secs(t.refresh_ttl),
-            idle_timeout: secs(t.idle_timeout),
-            reuse_grace: secs(t.reuse_grace),
-            leeway: secs(t.leeway),
-            min_password_len: config.password.min_length,
-            password_params,
-            // One Argon2 hash per core at most: logins queue instead of starving the runtime
-            // or multiplying memory (19 MiB each with OWASP parameters).
-            // One core stays free for request handling while logins hash (so Argon2id cannot
-            // delay token verification); at least one hash runs.
-            hash_concurrency: std::thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
-        };
+        let settings = domain_settings(&config, password_params);
         let auth = Auth::new(store, Arc::clone(&clock), &master, settings)
             .await
             .map_err(StartError::Keys)?;
@@ -177,4 +157,33 @@ fn metadata_json(config: &Config) -> String {
         "grant_types_supported": [],
     })
     .to_string()
+}
+
+/// The domain settings `config` asks for (also used by the CLI's admin commands).
+pub fn domain_settings(config: &Config, password_params: PasswordParams) -> Settings {
+    let t = &config.tokens;
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    Settings {
+        issuer: t.issuer.clone(),
+        audience: t.audience.clone(),
+        typ: t.typ.clone(),
+        algorithm: t.algorithm,
+        access_ttl: secs(t.access_ttl),
+        refresh_ttl: secs(t.refresh_ttl),
+        idle_timeout: secs(t.idle_timeout),
+        reuse_grace: secs(t.reuse_grace),
+        leeway: secs(t.leeway),
+        min_password_len: config.password.min_length,
+        password_params,
+        // One Argon2 hash per core at most: logins queue instead of starving the runtime
+        // or multiplying memory (19 MiB each with OWASP parameters).
+        // One core stays free for request handling while logins hash (so Argon2id cannot
+        // delay token verification); at least one hash runs.
+        hash_concurrency: std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        // A new key is published for a JWKS max-age before it signs (clients' caches
+        // know it), and for at least two maintenance periods (every replica knows it).
+        key_prepublish: secs(config.keys.jwks_max_age).max(2 * secs(crate::serve::KEY_MAINTENANCE)),
+        key_rotation_period: Some(secs(config.keys.rotation_period)),
+    }
 }

@@ -106,6 +106,10 @@ mod store;
 /// ASCII, then 1): fixed forever, so every version of Tessera takes the same lock.
 pub const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6101;
 
+/// The key of the advisory lock that serializes signing-key rotations across replicas
+/// ("tessera" in ASCII, then 2).
+pub const KEY_ROTATION_LOCK: i64 = 0x7465_7373_6572_6102;
+
 /// Settings of a [`PostgresStore`]'s connection pool (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresOptions {

@@ -1,6 +1,33 @@
 //! The key ring: signing keys kept in the store, their private parts sealed under the
 //! master key; the current key signs, every published key verifies, the JWKS is built
 //! once per change.
+//!
+//! # Lifecycle: next → current → retired → removed
+//!
+//! A key's phase follows from its stored times and the clock ([`KeyPhase`]):
+//!
+//! - **next**: stored, published in the JWKS and trusted by verifiers, but not signing
+//!   before its `activates_at`. A rotation stores the new key `prepublish` seconds ahead
+//!   (at least the JWKS `max-age`), so every client cache and every replica knows it
+//!   before the first token it signs.
+//! - **current**: the active key (activated, not retired) that activated last; it signs.
+//! - **retired**: the rotation that stored its successor set its `retired_at` to the
+//!   successor's `activates_at`, when it stopped signing. It stays published and trusted
+//!   for `retain` seconds (the access-token lifetime plus leeway): until every token it
+//!   signed has expired.
+//! - **expired**: retired longer than `retain`: unpublished, and deleted from the store by
+//!   the next [`KeyRing::maintain`].
+//!
+//! A rotation is one atomic compare-and-set in the store ([`Store::rotate_signing_key`]):
+//! however many replicas find a rotation due at the same moment, one stores a key and the
+//! others find that the newest key changed and do nothing. Every replica calls
+//! [`KeyRing::maintain`] on a short period, which reloads the keys (so a rotation made by
+//! another replica or by `tessera keys rotate` is picked up within that period), rotates
+//! when due and deletes expired keys. A rotation is due when the newest key has signed for
+//! `rotation_period` minus `prepublish` (so its successor starts signing one period after
+//! it did), or when its algorithm is not the configured one: changing the algorithm
+//! rotates to a key of the new algorithm the same way, the old key signing until the new
+//! one activates.
 
 use std::sync::{Arc, RwLock};
 
@@ -12,9 +39,9 @@ use tessera_jose::{
 use crate::access::{AccessClaims, AccessError};
 use crate::clock::UnixTime;
 use crate::master::MasterKey;
-use crate::store::{Store, StoreError, StoredKey};
+use crate::store::{KeyRotation, Store, StoreError, StoredKey};
 
-/// How access tokens are signed and checked.
+/// How access tokens are signed and checked, and how keys rotate.
 #[derive(Debug, Clone)]
 pub struct KeyRingConfig {
     /// Algorithm of new keys.
@@ -27,6 +54,14 @@ pub struct KeyRingConfig {
     pub typ: String,
     /// Clock leeway in seconds when verifying.
     pub leeway: u64,
+    /// Seconds a new key is published before it signs: at least the JWKS `max-age`, and
+    /// longer than the period at which replicas reload keys.
+    pub prepublish: i64,
+    /// Seconds a retired key stays published: the access-token lifetime plus leeway.
+    pub retain: i64,
+    /// Automatic rotation period in seconds; `None` rotates only on demand (and on a
+    /// change of algorithm).
+    pub rotation_period: Option<i64>,
 }
 
 /// Failures loading or creating keys.
@@ -38,15 +73,144 @@ pub enum KeyRingError {
     /// A stored key does not open with this master key.
     #[error("signing key {0} cannot be decrypted: is TESSERA_MASTER_KEY (or tessera.master.key) the one it was created with?")]
     WrongMasterKey(String),
-    /// No stored key can sign with the configured algorithm now.
-    #[error("no signing key is active for the configured algorithm")]
+    /// No stored key signs now.
+    #[error("no signing key is active now")]
     NoCurrentKey,
     /// A key could not be generated or parsed.
     #[error("signing key error: {0}")]
     Key(#[from] tessera_jose::Error),
 }
 
+/// Where a key is in its lifecycle at some instant (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPhase {
+    /// Published, not signing yet.
+    Next,
+    /// Signing.
+    Current,
+    /// Not signing any more; published until the tokens it signed have expired.
+    Retired,
+    /// Past its retention: unpublished, deleted by the next maintenance.
+    Expired,
+}
+
+impl KeyPhase {
+    /// `next`, `current`, `retired` or `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPhase::Next => "next",
+            KeyPhase::Current => "current",
+            KeyPhase::Retired => "retired",
+            KeyPhase::Expired => "expired",
+        }
+    }
+
+    /// In the JWKS and trusted by verifiers.
+    pub fn is_published(self) -> bool {
+        self != KeyPhase::Expired
+    }
+}
+
+/// The phase of each stored key (same order) at `now`; `retain` as in [`KeyRingConfig`].
+pub fn key_phases(keys: &[StoredKey], now: UnixTime, retain: i64) -> Vec<KeyPhase> {
+    // The current key: of the keys activated and not retired, the one activated last
+    // (ties: the one stored last).
+    let current = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.activates_at <= now && k.retired_at.is_none_or(|r| now < r))
+        .max_by_key(|(i, k)| (k.activates_at, *i))
+        .map(|(i, _)| i);
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| match k.retired_at {
+            _ if Some(i) == current => KeyPhase::Current,
+            Some(r) if now >= r.saturating_add(retain) => KeyPhase::Expired,
+            _ if k.activates_at > now => KeyPhase::Next,
+            // Retired, or an older active key that a newer one has replaced.
+            _ => KeyPhase::Retired,
+        })
+        .collect()
+}
+
+/// True when a rotation is due at `now` (see the [module docs](self)): no key at all, the
+/// newest key of another algorithm, or the newest key (once it signs) older than the
+/// rotation period allows.
+pub fn rotation_due(keys: &[StoredKey], config: &KeyRingConfig, now: UnixTime) -> bool {
+    let Some(newest) = keys.last() else {
+        return true;
+    };
+    if newest.alg != config.algorithm.as_str() {
+        return true;
+    }
+    if newest.activates_at > now {
+        return false; // a rotation is already pending
+    }
+    config.rotation_period.is_some_and(|period| {
+        now >= newest
+            .activates_at
+            .saturating_add(period)
+            .saturating_sub(config.prepublish)
+    })
+}
+
+/// Stores a new key of `config.algorithm` through [`Store::rotate_signing_key`]: it signs
+/// from `now + config.prepublish`, or from `now` when no key signs yet (a first key has
+/// no predecessor whose tokens or caches could be in the way). Returns the new key, or
+/// `None` when another rotation came first.
+pub async fn rotate_keys(
+    store: &dyn Store,
+    master: &MasterKey,
+    config: &KeyRingConfig,
+    now: UnixTime,
+) -> Result<Option<StoredKey>, KeyRingError> {
+    let keys = store.signing_keys().await?;
+    rotate_with(store, &seal_key(master), config, &keys, now).await
+}
+
+async fn rotate_with(
+    store: &dyn Store,
+    seal_key: &SecretBytes,
+    config: &KeyRingConfig,
+    keys: &[StoredKey],
+    now: UnixTime,
+) -> Result<Option<StoredKey>, KeyRingError> {
+    let signing_now = key_phases(keys, now, config.retain).contains(&KeyPhase::Current);
+    let key = SigningKey::generate(config.algorithm)?;
+    let mut record = seal_key_record(seal_key, &key, now)?;
+    if signing_now {
+        record.activates_at = now.saturating_add(config.prepublish);
+    }
+    let rotation = KeyRotation {
+        key: record,
+        expected_newest: keys.last().map(|k| k.kid.clone()),
+    };
+    Ok(store
+        .rotate_signing_key(&rotation)
+        .await?
+        .then_some(rotation.key))
+}
+
+fn seal_key(master: &MasterKey) -> SecretBytes {
+    master.derive("tessera/signing-key-seal/v1")
+}
+
+/// What one [`KeyRing::maintain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// The key this replica stored, when it rotated.
+    pub rotated: Option<String>,
+    /// Expired keys it deleted.
+    pub deleted: u64,
+    /// True when the signing or published keys changed since the last look.
+    pub changed: bool,
+}
+
 struct KeyState {
+    /// The stored keys it was built from, oldest first.
+    records: Vec<StoredKey>,
+    /// Their phases when it was built.
+    phases: Vec<KeyPhase>,
     signer: Signer,
     verifier: Verifier,
     jwks: Arc<str>,
@@ -69,50 +233,75 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the stored keys; creates the first key (or one of a newly configured
-    /// algorithm) when there is none to sign with.
+    /// Loads the stored keys; creates the first key, signing at once, when none signs.
     pub async fn load(
         store: &dyn Store,
         master: &MasterKey,
         config: KeyRingConfig,
         now: UnixTime,
     ) -> Result<KeyRing, KeyRingError> {
-        let seal_key = master.derive("tessera/signing-key-seal/v1");
+        let seal_key = seal_key(master);
         let mut stored = store.signing_keys().await?;
-        let usable = |k: &StoredKey| {
-            k.alg == config.algorithm.as_str() && k.retired_at.is_none() && k.activates_at <= now
-        };
-        if !stored.iter().any(usable) {
-            let key = SigningKey::generate(config.algorithm)?;
-            let record = seal_key_record(&seal_key, &key, now)?;
-            match store.insert_signing_key(&record).await {
-                // Another replica created one at the same moment: use what is stored.
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+        if !key_phases(&stored, now, config.retain).contains(&KeyPhase::Current) {
+            // Another replica may create one at the same moment: either way, use what is
+            // stored afterwards.
+            rotate_with(store, &seal_key, &config, &stored, now).await?;
             stored = store.signing_keys().await?;
         }
-        let mut signing = Vec::with_capacity(stored.len());
-        for k in &stored {
-            let jwk = open(
-                seal_key.expose_secret(),
-                k.kid.as_bytes(),
-                &k.private_sealed,
-            )
-            .map_err(|_| KeyRingError::WrongMasterKey(k.kid.clone()))?;
-            let text = std::str::from_utf8(&jwk)
-                .map_err(|_| KeyRingError::WrongMasterKey(k.kid.clone()))?;
-            signing.push((
-                k.clone(),
-                SigningKey::from_jwk(&Jwk::from_json(text)?, None)?,
-            ));
-        }
-        let ring = KeyRing {
-            state: RwLock::new(Arc::new(build_state(&config, signing, now)?)),
+        let state = build_state(&config, &seal_key, stored, now)?;
+        Ok(KeyRing {
+            state: RwLock::new(Arc::new(state)),
             config,
             seal_key,
+        })
+    }
+
+    /// Reloads the stored keys and rebuilds what signs and verifies when the keys or their
+    /// phases changed; true when something did.
+    pub async fn reload(&self, store: &dyn Store, now: UnixTime) -> Result<bool, KeyRingError> {
+        let stored = store.signing_keys().await?;
+        let current = self.state();
+        if current.records == stored
+            && current.phases == key_phases(&stored, now, self.config.retain)
+        {
+            return Ok(false);
+        }
+        let next = build_state(&self.config, &self.seal_key, stored, now)?;
+        match self.state.write() {
+            Ok(mut g) => *g = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        Ok(true)
+    }
+
+    /// One round of upkeep, run by every replica on a short period: reload, rotate when
+    /// due (one replica wins), delete expired keys.
+    pub async fn maintain(
+        &self,
+        store: &dyn Store,
+        now: UnixTime,
+    ) -> Result<Maintenance, KeyRingError> {
+        let mut done = Maintenance {
+            changed: self.reload(store, now).await?,
+            ..Maintenance::default()
         };
-        Ok(ring)
+        let state = self.state();
+        if rotation_due(&state.records, &self.config, now) {
+            if let Some(key) =
+                rotate_with(store, &self.seal_key, &self.config, &state.records, now).await?
+            {
+                done.rotated = Some(key.kid);
+            }
+            done.changed |= self.reload(store, now).await?;
+        }
+        if self.state().phases.contains(&KeyPhase::Expired) {
+            // Expired means `now >= retired_at + retain`: retired at or before
+            // `now - retain`, so before the second after it.
+            let cut = now.saturating_sub(self.config.retain).saturating_add(1);
+            done.deleted = store.delete_retired_keys(cut).await?;
+            done.changed |= self.reload(store, now).await?;
+        }
+        Ok(done)
     }
 
     fn state(&self) -> Arc<KeyState> {
@@ -138,7 +327,8 @@ impl KeyRing {
             .into_claims())
     }
 
-    /// The JWKS JSON of every public key that may have signed a live token.
+    /// The JWKS JSON of every public key that may have signed a live token, or will sign
+    /// soon.
     pub fn jwks_json(&self) -> Arc<str> {
         Arc::clone(&self.state().jwks)
     }
@@ -146,6 +336,17 @@ impl KeyRing {
     /// The id of the key that signs now.
     pub fn current_kid(&self) -> Option<String> {
         self.state().signer.key().kid().map(str::to_owned)
+    }
+
+    /// The stored keys (oldest first) with their phases, as of the last (re)load.
+    pub fn keys(&self) -> Vec<(StoredKey, KeyPhase)> {
+        let state = self.state();
+        state
+            .records
+            .iter()
+            .cloned()
+            .zip(state.phases.iter().copied())
+            .collect()
     }
 
     /// The configuration.
@@ -182,31 +383,42 @@ pub fn seal_key_record(
     })
 }
 
+fn open_key(seal_key: &SecretBytes, record: &StoredKey) -> Result<SigningKey, KeyRingError> {
+    let wrong = || KeyRingError::WrongMasterKey(record.kid.clone());
+    let jwk = open(
+        seal_key.expose_secret(),
+        record.kid.as_bytes(),
+        &record.private_sealed,
+    )
+    .map_err(|_| wrong())?;
+    let text = std::str::from_utf8(&jwk).map_err(|_| wrong())?;
+    Ok(SigningKey::from_jwk(&Jwk::from_json(text)?, None)?)
+}
+
 fn build_state(
     config: &KeyRingConfig,
-    keys: Vec<(StoredKey, SigningKey)>,
+    seal_key: &SecretBytes,
+    records: Vec<StoredKey>,
     now: UnixTime,
 ) -> Result<KeyState, KeyRingError> {
-    let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(keys.len());
+    let phases = key_phases(&records, now, config.retain);
+    let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(records.len());
     let mut published = JwkSet::default();
-    let mut current: Option<(i64, SigningKey)> = None;
-    for (record, key) in keys {
+    let mut current = None;
+    for (record, phase) in records.iter().zip(&phases) {
+        if !phase.is_published() {
+            continue;
+        }
+        let key = open_key(seal_key, record)?;
         verifying.push(key.verifying_key()?);
         if key.alg().family() != Family::Hmac {
             published.keys.push(key.public_jwk()?);
         }
-        let usable = key.alg() == config.algorithm
-            && record.retired_at.is_none()
-            && record.activates_at <= now;
-        if usable
-            && current
-                .as_ref()
-                .is_none_or(|(at, _)| record.activates_at >= *at)
-        {
-            current = Some((record.activates_at, key));
+        if *phase == KeyPhase::Current {
+            current = Some(key);
         }
     }
-    let (_, current) = current.ok_or(KeyRingError::NoCurrentKey)?;
+    let current = current.ok_or(KeyRingError::NoCurrentKey)?;
     let verifier = Verifier::with_keys(verifying)
         .with_issuer(config.issuer.clone())
         .with_audience(config.audience.clone())
@@ -216,6 +428,8 @@ fn build_state(
         .require("sid")
         .require("jti");
     Ok(KeyState {
+        records,
+        phases,
         signer: Signer::new(current).with_typ(config.typ.clone()),
         verifier,
         jwks: Arc::from(published.to_json()),

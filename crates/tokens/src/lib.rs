@@ -19,7 +19,10 @@ mod store;
 pub use access::{AccessClaims, AccessError};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use ids::new_id;
-pub use keyring::{seal_key_record, KeyRing, KeyRingConfig, KeyRingError};
+pub use keyring::{
+    key_phases, rotate_keys, rotation_due, seal_key_record, KeyPhase, KeyRing, KeyRingConfig,
+    KeyRingError, Maintenance,
+};
 pub use master::{MasterKey, MasterKeyError};
 pub use password::{PasswordError, PasswordHasher, PasswordParams};
 pub use refresh::{RefreshToken, REFRESH_TOKEN_LEN};
@@ -30,6 +33,6 @@ pub use service::{
     MAX_USERNAME_CHARS,
 };
 pub use store::{
-    Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, StoredKey,
-    TokenHash, UserRecord,
+    KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
+    StoreError, StoredKey, TokenHash, UserRecord,
 };

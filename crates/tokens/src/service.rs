@@ -8,7 +8,7 @@ use tessera_jose::{Algorithm, SecretString};
 use crate::access::{AccessClaims, AccessError};
 use crate::clock::{Clock, UnixTime};
 use crate::ids::new_id;
-use crate::keyring::{KeyRing, KeyRingConfig, KeyRingError};
+use crate::keyring::{KeyRing, KeyRingConfig, KeyRingError, Maintenance};
 use crate::master::MasterKey;
 use crate::password::{PasswordError, PasswordHasher, PasswordParams};
 use crate::refresh::{RefreshToken, SuccessorKey};
@@ -51,6 +51,10 @@ pub struct Settings {
     pub password_params: PasswordParams,
     /// Password hashes running at once.
     pub hash_concurrency: usize,
+    /// Seconds a new signing key is published before it signs (see [`KeyRingConfig`]).
+    pub key_prepublish: i64,
+    /// Automatic signing-key rotation period, seconds; `None`: on demand only.
+    pub key_rotation_period: Option<i64>,
 }
 
 impl Settings {
@@ -69,6 +73,23 @@ impl Settings {
             min_password_len: 8,
             password_params: PasswordParams::OWASP,
             hash_concurrency: 1,
+            key_prepublish: 5 * 60,
+            key_rotation_period: Some(30 * 86_400),
+        }
+    }
+
+    /// How the key ring signs, verifies and rotates under these settings: retired keys
+    /// stay published for the access-token lifetime plus leeway.
+    pub fn key_ring_config(&self) -> KeyRingConfig {
+        KeyRingConfig {
+            algorithm: self.algorithm,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            typ: self.typ.clone(),
+            leeway: u64::try_from(self.leeway).unwrap_or(0),
+            prepublish: self.key_prepublish,
+            retain: self.access_ttl.saturating_add(self.leeway),
+            rotation_period: self.key_rotation_period,
         }
     }
 }
@@ -319,13 +340,7 @@ impl Auth {
         let keys = KeyRing::load(
             store.as_ref(),
             master,
-            KeyRingConfig {
-                algorithm: settings.algorithm,
-                issuer: settings.issuer.clone(),
-                audience: settings.audience.clone(),
-                typ: settings.typ.clone(),
-                leeway: u64::try_from(settings.leeway).unwrap_or(0),
-            },
+            settings.key_ring_config(),
             clock.now(),
         )
         .await?;
@@ -577,6 +592,12 @@ impl Auth {
             .revoked
             .sync(self.store.as_ref(), self.now(), lifetime)
             .await?)
+    }
+
+    /// Signing-key upkeep (see [`KeyRing::maintain`]): reload, rotate when due, delete
+    /// expired keys.
+    pub async fn maintain_keys(&self) -> Result<Maintenance, KeyRingError> {
+        self.keys.maintain(self.store.as_ref(), self.now()).await
     }
 
     /// Deletes sessions expired or revoked more than `retention` seconds ago.

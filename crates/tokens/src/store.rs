@@ -197,6 +197,15 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// A signing-key rotation (see [`Store::rotate_signing_key`]).
+#[derive(Debug, Clone)]
+pub struct KeyRotation {
+    /// The new key; it starts signing at its `activates_at`.
+    pub key: StoredKey,
+    /// The kid of the newest key the caller saw, `None` when it saw none.
+    pub expected_newest: Option<String>,
+}
+
 /// Persistence for users, sessions, refresh tokens and signing keys.
 ///
 /// Implementations must make [`rotate_refresh`](Store::rotate_refresh) atomic: two
@@ -265,4 +274,12 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError>;
     /// All stored signing keys, oldest first.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// A key rotation, atomically and only once across replicas: when the newest stored key
+    /// (latest `created_at`, then latest inserted) is still `rotation.expected_newest`
+    /// (`None`: no key is stored), stores `rotation.key` and sets `retired_at` to
+    /// `rotation.key.activates_at` on every key not retired yet; returns false, changing
+    /// nothing, when another rotation came first.
+    async fn rotate_signing_key(&self, rotation: &KeyRotation) -> Result<bool, StoreError>;
+    /// Deletes the keys retired before `before`; returns how many.
+    async fn delete_retired_keys(&self, before: UnixTime) -> Result<u64, StoreError>;
 }

@@ -6,6 +6,7 @@ mod crash;
 mod decode;
 mod encode;
 mod jwks_url;
+mod key_lifecycle;
 mod keys;
 mod serve;
 mod verify;

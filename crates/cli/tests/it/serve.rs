@@ -219,3 +219,37 @@ fn jwks_url_of_a_running_server_verifies_its_tokens() {
     run.fails(2, "invalid_request");
     assert!(run.stderr.contains("HTTP 404"), "{run:#?}");
 }
+
+impl Server {
+    /// Starts `tessera serve` in `dir` on a free loopback port as [`Server::start`] does,
+    /// with the variables of `env` set as well (e.g. `TESSERA_DATABASE__URL`).
+    pub fn start_with_env(dir: &Dir, env: &[(&str, &str)]) -> Server {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let log = dir.file(&format!("serve-{port}-{}.log", unique()));
+            let out = File::create(&log).unwrap();
+            let child = Command::new(BIN)
+                .arg("serve")
+                .current_dir(dir.path())
+                .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
+                .env("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "1000000")
+                .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "100000")
+                .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "100000")
+                .env("TESSERA_LOG__LEVEL", "warn")
+                .env("TESSERA_ADMIN_TOKEN", ADMIN_TOKEN)
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out)
+                .spawn()
+                .unwrap();
+            let mut server = Server { child, port, log };
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(why) => last = why,
+            }
+        }
+        panic!("tessera serve did not start: {last}");
+    }
+}

@@ -11,6 +11,7 @@ mod config;
 mod cookies_csrf;
 mod edges;
 mod health;
+mod key_rotation;
 mod logs;
 mod oauth;
 mod page;

@@ -83,6 +83,9 @@ macro_rules! conformance_tests {
             rotate_revoked_session,
             signing_keys_insert_and_list,
             signing_keys_kid_conflict,
+            signing_key_rotation_retires_the_others,
+            signing_key_rotation_is_compare_and_set,
+            retired_keys_are_deleted_after_their_time,
         );
         $crate::conformance_tests!(@shared $backend;
             concurrent_rotation_without_grace,
@@ -91,6 +94,7 @@ macro_rules! conformance_tests {
         );
         $crate::conformance_tests!(@pair $backend;
             two_handles_write_concurrently,
+            signing_key_rotation_races_have_one_winner,
         );
     };
     (@one $backend:ty; $($name:ident),* $(,)?) => {$(

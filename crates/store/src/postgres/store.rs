@@ -4,11 +4,11 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use tessera_tokens::{
-    Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, StoredKey,
-    TokenHash, UnixTime, UserRecord,
+    KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
+    StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
 };
 
-use super::{map_err, PostgresStore};
+use super::{map_err, PostgresStore, KEY_ROTATION_LOCK};
 use crate::rotation::{dead_outcome, within_grace};
 use crate::rows;
 
@@ -411,5 +411,58 @@ impl Store for PostgresStore {
         .iter()
         .map(rows::key)
         .collect()
+    }
+
+    async fn rotate_signing_key(&self, rotation: &KeyRotation) -> Result<bool, StoreError> {
+        // Replicas rotating at the same moment queue on a transaction-level advisory lock,
+        // so each reads the newest key only after the one before it committed: one wins,
+        // the others find their expectation stale and change nothing.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_ROTATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let newest: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys ORDER BY created_at DESC, seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if newest != rotation.expected_newest {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        let key = &rotation.key;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(key.activates_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(concat!(
+            "INSERT INTO signing_keys (",
+            key_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(&key.private_sealed)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retired_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn delete_retired_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }

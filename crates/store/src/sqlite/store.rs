@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use tessera_tokens::{
-    Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, StoredKey,
-    TokenHash, UnixTime, UserRecord,
+    KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
+    StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
 };
 
 use super::{map_err, SqliteStore};
@@ -429,6 +429,57 @@ impl Store for SqliteStore {
         .iter()
         .map(rows::key)
         .collect()
+    }
+
+    async fn rotate_signing_key(&self, rotation: &KeyRotation) -> Result<bool, StoreError> {
+        // The one writer connection and BEGIN IMMEDIATE serialize rotations: the check and
+        // the writes see no other writer in between.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let newest: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if newest != rotation.expected_newest {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        let key = &rotation.key;
+        sqlx::query("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL")
+            .bind(key.activates_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(concat!(
+            "INSERT INTO signing_keys (",
+            key_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ))
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(&key.private_sealed)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .bind(key.retired_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn delete_retired_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at < ?1")
+            .bind(before)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }
 
