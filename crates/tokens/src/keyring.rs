@@ -435,3 +435,78 @@ fn build_state(
         jwks: Arc::from(published.to_json()),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn record(kid: &str, alg: &str, activates_at: i64, retired_at: Option<i64>) -> StoredKey {
+        StoredKey {
+            kid: kid.into(),
+            alg: alg.into(),
+            public_jwk: String::new(),
+            private_sealed: Vec::new(),
+            created_at: activates_at - 100,
+            activates_at,
+            retired_at,
+        }
+    }
+
+    fn config(alg: Algorithm) -> KeyRingConfig {
+        KeyRingConfig {
+            algorithm: alg,
+            issuer: "i".into(),
+            audience: "a".into(),
+            typ: "at+jwt".into(),
+            leeway: 60,
+            prepublish: 100,
+            retain: 1_000,
+            rotation_period: Some(10_000),
+        }
+    }
+
+    #[test]
+    fn phases_follow_the_stored_times() {
+        let keys = [
+            record("old", "ES256", 0, Some(5_000)),
+            record("cur", "ES256", 5_000, None),
+            record("next", "ES256", 9_000, None),
+        ];
+        let at = |now| key_phases(&keys, now, 1_000);
+        use KeyPhase::*;
+        assert_eq!(at(4_999), [Current, Next, Next]);
+        assert_eq!(at(5_000), [Retired, Current, Next]);
+        assert_eq!(at(5_999), [Retired, Current, Next]);
+        assert_eq!(at(6_000), [Expired, Current, Next]);
+        // Two active keys (the older not marked retired): the later activation signs.
+        assert_eq!(at(9_000), [Expired, Retired, Current]);
+        // Nothing activated yet: no current key.
+        assert!(!key_phases(&keys[2..], 8_999, 1_000).contains(&Current));
+    }
+
+    #[test]
+    fn rotation_is_due_on_period_algorithm_or_no_key() {
+        let es = config(Algorithm::ES256);
+        assert!(rotation_due(&[], &es, 0));
+        let keys = [record("k", "ES256", 1_000, None)];
+        // period 10 000 minus pre-publication 100, from activation
+        assert!(!rotation_due(&keys, &es, 10_899));
+        assert!(rotation_due(&keys, &es, 10_900));
+        // Another algorithm configured: due at once.
+        assert!(rotation_due(&keys, &config(Algorithm::EdDSA), 1_001));
+        // A pending key is not rotated again, unless its algorithm is not the configured one.
+        let pending = [
+            record("k", "ES256", 0, None),
+            record("n", "ES256", 50_000, None),
+        ];
+        assert!(!rotation_due(&pending, &es, 49_999));
+        assert!(rotation_due(&pending, &config(Algorithm::EdDSA), 49_999));
+        // No period: only the algorithm decides.
+        let manual = KeyRingConfig {
+            rotation_period: None,
+            ..es
+        };
+        assert!(!rotation_due(&keys, &manual, i64::MAX));
+    }
+}
