@@ -10,11 +10,10 @@
 //!   replicas together must stay under PostgreSQL's `max_connections` (100 by default).
 //!   **`min_connections`** (default 0) are opened at start and kept.
 //! - **`acquire_timeout`** (default 5 s) bounds how long an operation waits for a
-//!   connection: for a free one in the pool, and for a new one to be opened. While the
-//!   database is down, sqlx retries a refused connection with backoff until this deadline,
-//!   so every operation that needs the database fails with [`StoreError::Unavailable`]
-//!   after at most `acquire_timeout`, and the server answers 503 `unavailable`. When the
-//!   database is back, the next operation opens a fresh connection: nothing to restart.
+//!   connection: for a free one in the pool, and for a new one to be opened (sqlx retries
+//!   a refused connection with backoff until this deadline). It is how long an operation
+//!   may wait on a *busy* pool; an unreachable server is found out much sooner (next
+//!   section).
 //! - **`statement_timeout`** (default 5 s) is PostgreSQL's own `statement_timeout`, sent as
 //!   a startup parameter of every connection (no extra round trip): a statement that runs or
 //!   waits for a lock longer than that is cancelled by the server (SQLSTATE 57014, mapped to
@@ -22,14 +21,52 @@
 //!   Migrations lift it for their own transaction: a schema change may take longer than a
 //!   request, and replicas starting behind one wait for it.
 //! - A connection is checked with a ping (one empty round trip) when it is taken from the
-//!   pool (sqlx's `test_before_acquire`), so the connections a restarted server has closed
-//!   are replaced instead of failing a request. Its cost did not show in measurements: 64
-//!   tasks rotating through one store ran within run-to-run noise with and without it.
-//!   (sqlx also pings every connection given back to the pool, off the request's path.)
-//!   Connections are recycled after sqlx's defaults: 10 min idle, 30 min old.
+//!   pool, so the connections a restarted server has closed are replaced instead of failing
+//!   a request. (sqlx's `test_before_acquire` does the same; ours is a `before_acquire`
+//!   hook so that a failed ping also reaches the outage latch.) Its cost did not show in
+//!   measurements: 64 tasks rotating through one store ran within run-to-run noise with and
+//!   without it. (sqlx also pings every connection given back to the pool, off the
+//!   request's path.) Connections are recycled after sqlx's defaults: 10 min idle, 30 min
+//!   old.
 //!
 //! Operations run on whatever pooled connection is free; nothing depends on session state.
 //! Statements are prepared once per connection and cached (sqlx's statement cache).
+//!
+//! # Outages: fail fast, recover by itself
+//!
+//! Left to itself, the pool would make every operation wait out `acquire_timeout` while
+//! the server is down (sqlx keeps retrying the refused connection), and a server under
+//! load would queue requests for seconds only to answer 503. Instead every operation goes
+//! through an outage latch (`outage.rs`):
+//!
+//! - **Tripping.** An operation that fails in a way that may mean the server is gone — an
+//!   I/O or TLS error, a pool timeout, SQLSTATE class 08 or `57P01`–`57P03` — and a pooled
+//!   connection whose ping fails, make the store *probe*: one connection attempt outside
+//!   the pool, no retry, closed at once. If it cannot connect, the store is marked down.
+//!   One killed connection, or a pool that is only busy, leaves it up: the probe connects.
+//! - **While down**, operations fail at once with [`StoreError::Unavailable`] (the server
+//!   answers 503 `unavailable` in about a millisecond), and operations already waiting for
+//!   a connection, or inside sqlx's reconnect loop, give up at their next wake-up (within
+//!   sqlx's backoff, tens of milliseconds). An operation that completed is never discarded.
+//! - **Recovering.** While down, one operation at a time probes before failing: right away
+//!   when the last probe was refused (that costs the server nothing: its kernel answers),
+//!   250 ms after any other failure (a server starting up forks a process for each attempt
+//!   only to refuse it, 57P03). The first probe that connects marks the store up, and its
+//!   operation goes ahead on the pool: the first request after the server returns is
+//!   served, with nothing to restart. There is no background task; with no requests, the
+//!   store stays marked down until the next one.
+//!
+//! Cost on the happy path: one relaxed atomic load before an operation, and one each time
+//! it waits (returns `Pending`). A probe opens one connection beyond `max_connections`.
+//! A probe to a host that silently drops packets waits for the operating system's connect
+//! timeout (the store has no timer of its own); meanwhile other operations fail fast, and
+//! after `acquire_timeout` another probe may start.
+//!
+//! Nothing is half-written by an outage: every write is one statement (or, for signing-key
+//! rotation, one transaction), which commits whole or not at all. A statement that
+//! committed just before the connection broke is answered `Unavailable` all the same; for
+//! a refresh, presenting the same token again within the grace window returns the
+//! successor it committed ([`rotate_refresh`](tessera_tokens::Store::rotate_refresh)).
 //!
 //! # Migrations: one replica at a time
 //!
@@ -91,15 +128,19 @@
 //! `BEGIN`/`COMMIT`. Other writes are single statements too (`create_session` inserts the session and
 //! its first token in one `WITH` statement).
 
+use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 use tessera_tokens::StoreError;
 
 use crate::migrations;
+use outage::Outage;
 
+mod outage;
 mod store;
 
 /// The key of the advisory lock that serializes migrations across replicas ("tessera" in
@@ -142,6 +183,8 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Shared with the pool's `before_acquire` hook.
+    outage: Arc<Outage>,
 }
 
 impl PostgresStore {
@@ -180,16 +223,54 @@ impl PostgresStore {
             connect = connect.application_name("tessera");
         }
 
+        let outage = Arc::new(Outage::new(connect.clone(), options.acquire_timeout));
+        let hook = Arc::clone(&outage);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx's `test_before_acquire`, plus telling the latch: a dead idle connection
+            // is often the first sign that the server went away.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, _| {
+                let outage = Arc::clone(&hook);
+                Box::pin(async move {
+                    if let Err(e) = conn.ping().await {
+                        if suggests_outage(&e) {
+                            outage.confirm().await;
+                        }
+                        return Err(e);
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(map_err)?;
         migrate(&pool).await?;
         tracing::debug!(?options, "postgres store open");
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, outage })
+    }
+
+    /// Runs one operation on the pool (`op` gets the pool as its executor: one statement,
+    /// or a transaction it begins) through the outage latch ([module docs](self)): refused
+    /// at once while the server is marked unreachable, abandoned while waiting once it is,
+    /// and a failure that may mean the server is gone gets it probed.
+    async fn run<'s, T, F>(&'s self, op: impl FnOnce(&'s PgPool) -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.outage.admit().await?;
+        match self.outage.watch(op(&self.pool)).await {
+            Some(Ok(done)) => Ok(done),
+            Some(Err(e)) => {
+                if suggests_outage(&e) {
+                    self.outage.confirm().await;
+                }
+                Err(map_err(e))
+            }
+            None => Err(self.outage.unavailable()),
+        }
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -271,6 +352,24 @@ fn is_unavailable(code: &str) -> bool {
         || matches!(code, "40001" | "40P01")
 }
 
+/// Errors that may mean the server is unreachable, so that the outage latch should look:
+/// a broken or refused connection, no connection within `acquire_timeout` (or a busy
+/// pool: the probe tells them apart), and the server closing connections as it shuts down
+/// or refusing them as it starts (class 08, `57P01`–`57P03`). Not a statement timeout, a
+/// conflict or a full server: those come from a server that answers.
+fn suggests_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 /// The one place PostgreSQL and pool errors become [`StoreError`]s.
 ///
 /// Messages carry the SQLSTATE and PostgreSQL's primary message (which names constraints
@@ -349,5 +448,26 @@ mod tests {
             map_err(sqlx::Error::Protocol("x".into())),
             StoreError::Other(_)
         ));
+    }
+
+    #[test]
+    fn broken_connections_and_pool_timeouts_suggest_an_outage() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        for err in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::Io(eof),
+            sqlx::Error::PoolTimedOut,
+        ] {
+            assert!(suggests_outage(&err), "{err}");
+        }
+        // A store closed on purpose, a missing row, a decoding bug: no.
+        for err in [
+            sqlx::Error::PoolClosed,
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("x".into()),
+        ] {
+            assert!(!suggests_outage(&err), "{err}");
+        }
     }
 }

@@ -118,69 +118,70 @@ const ROTATE_ATTEMPTS: usize = 3;
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        self.run(|db| sqlx::query("SELECT 1").execute(db)).await?;
         Ok(())
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO users (",
-            user_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5)"
-        ))
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.username_key)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        self.run(|db| {
+            sqlx::query(concat!(
+                "INSERT INTO users (",
+                user_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5)"
+            ))
+            .bind(&user.id)
+            .bind(&user.username)
+            .bind(&user.username_key)
+            .bind(&user.password_hash)
+            .bind(user.created_at)
+            .execute(db)
+        })
+        .await?;
         Ok(())
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE username_key = $1"
-        ))
-        .bind(username_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
+        self.run(|db| {
+            sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username_key = $1"
+            ))
+            .bind(username_key)
+            .fetch_optional(db)
+        })
+        .await?
         .as_ref()
         .map(rows::user)
         .transpose()
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
+        self.run(|db| {
+            sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(db)
+        })
+        .await?
         .as_ref()
         .map(rows::user)
         .transpose()
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users ORDER BY created_at, seq"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
+        self.run(|db| {
+            sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users ORDER BY created_at, seq"
+            ))
+            .fetch_all(db)
+        })
+        .await?
         .iter()
         .map(rows::user)
         .collect()
@@ -191,47 +192,52 @@ impl Store for PostgresStore {
         session: &SessionRecord,
         token: &TokenHash,
     ) -> Result<(), StoreError> {
-        sqlx::query(CREATE_SESSION)
-            .bind(&session.id)
-            .bind(&session.user_id)
-            .bind(session.created_at)
-            .bind(session.last_used_at)
-            .bind(session.expires_at)
-            .bind(session.idle_expires_at)
-            .bind(session.revoked_at)
-            .bind(session.revoke_reason.map(RevokeReason::as_str))
-            .bind(session.generation)
-            .bind(&session.user_agent)
-            .bind(&session.ip)
-            .bind(&token[..])
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        self.run(|db| {
+            sqlx::query(CREATE_SESSION)
+                .bind(&session.id)
+                .bind(&session.user_id)
+                .bind(session.created_at)
+                .bind(session.last_used_at)
+                .bind(session.expires_at)
+                .bind(session.idle_expires_at)
+                .bind(session.revoked_at)
+                .bind(session.revoke_reason.map(RevokeReason::as_str))
+                .bind(session.generation)
+                .bind(&session.user_agent)
+                .bind(&session.ip)
+                .bind(&token[..])
+                .execute(db)
+        })
+        .await?;
         Ok(())
     }
 
     async fn rotate_refresh(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
         for _ in 0..ROTATE_ATTEMPTS {
             // The live token: one statement, Rotated or nothing written.
-            let rotated = sqlx::query(ROTATE)
-                .bind(r.now)
-                .bind(&r.presented[..])
-                .bind(r.idle_timeout)
-                .bind(&r.successor[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
+            let rotated = self
+                .run(|db| {
+                    sqlx::query(ROTATE)
+                        .bind(r.now)
+                        .bind(&r.presented[..])
+                        .bind(r.idle_timeout)
+                        .bind(&r.successor[..])
+                        .fetch_optional(db)
+                })
+                .await?;
             if let Some(row) = rotated {
                 return Ok(RotateOutcome::Rotated(rows::session(&row, 0)?));
             }
 
             // A new statement, so a new snapshot: it sees a concurrent winner's spend,
             // successor and session, which committed before the spend above gave up.
-            let Some(row) = sqlx::query(TOKEN_AND_SESSION)
-                .bind(&r.presented[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?
+            let Some(row) = self
+                .run(|db| {
+                    sqlx::query(TOKEN_AND_SESSION)
+                        .bind(&r.presented[..])
+                        .fetch_optional(db)
+                })
+                .await?
             else {
                 return Ok(RotateOutcome::Unknown);
             };
@@ -251,13 +257,15 @@ impl Store for PostgresStore {
             // A spent token after the grace window: revoke the whole family (RFC 9700
             // §4.14.2). `spent_at` never changes once set, so the verdict still holds; the
             // `revoked_at IS NULL` guard tells us whether we or someone else revoked it.
-            let done = sqlx::query(REVOKE_SESSION)
-                .bind(r.now)
-                .bind(RevokeReason::Reuse.as_str())
-                .bind(&session.id)
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?;
+            let done = self
+                .run(|db| {
+                    sqlx::query(REVOKE_SESSION)
+                        .bind(r.now)
+                        .bind(RevokeReason::Reuse.as_str())
+                        .bind(&session.id)
+                        .execute(db)
+                })
+                .await?;
             return Ok(if done.rows_affected() == 1 {
                 RotateOutcome::Reused
             } else {
@@ -273,21 +281,19 @@ impl Store for PostgresStore {
         &self,
         token: &TokenHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        sqlx::query(TOKEN_AND_SESSION)
-            .bind(&token[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .map(|row| rows::session(&row, 1))
-            .transpose()
+        self.run(|db| {
+            sqlx::query(TOKEN_AND_SESSION)
+                .bind(&token[..])
+                .fetch_optional(db)
+        })
+        .await?
+        .map(|row| rows::session(&row, 1))
+        .transpose()
     }
 
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        sqlx::query(SESSION_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
+        self.run(|db| sqlx::query(SESSION_BY_ID).bind(id).fetch_optional(db))
+            .await?
             .map(|row| rows::session(&row, 0))
             .transpose()
     }
@@ -301,10 +307,8 @@ impl Store for PostgresStore {
             Some(user_id) => sqlx::query(LIST_SESSIONS_OF_USER).bind(now).bind(user_id),
             None => sqlx::query(LIST_SESSIONS).bind(now),
         };
-        query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
+        self.run(|db| query.fetch_all(db))
+            .await?
             .iter()
             .map(|row| rows::session(row, 0))
             .collect()
@@ -316,13 +320,15 @@ impl Store for PostgresStore {
         now: UnixTime,
         reason: RevokeReason,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(REVOKE_SESSION)
-            .bind(now)
-            .bind(reason.as_str())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let done = self
+            .run(|db| {
+                sqlx::query(REVOKE_SESSION)
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .bind(id)
+                    .execute(db)
+            })
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -332,16 +338,18 @@ impl Store for PostgresStore {
         now: UnixTime,
         reason: RevokeReason,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
-             WHERE user_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(reason.as_str())
-        .bind(user_id)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let done = self
+            .run(|db| {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+                     WHERE user_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(reason.as_str())
+                .bind(user_id)
+                .execute(db)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -350,15 +358,16 @@ impl Store for PostgresStore {
         since: UnixTime,
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError> {
-        sqlx::query(REVOCATIONS_SINCE)
-            .bind(since)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(rows::revocation)
-            .collect()
+        self.run(|db| {
+            sqlx::query(REVOCATIONS_SINCE)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(db)
+        })
+        .await?
+        .iter()
+        .map(rows::revocation)
+        .collect()
     }
 
     async fn purge(&self, before: UnixTime) -> Result<u64, StoreError> {
@@ -367,12 +376,14 @@ impl Store for PostgresStore {
         // session (ON DELETE CASCADE).
         let mut total = 0;
         loop {
-            let done = sqlx::query(PURGE_BATCH_SQL)
-                .bind(before)
-                .bind(PURGE_BATCH)
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?;
+            let done = self
+                .run(|db| {
+                    sqlx::query(PURGE_BATCH_SQL)
+                        .bind(before)
+                        .bind(PURGE_BATCH)
+                        .execute(db)
+                })
+                .await?;
             total += done.rows_affected();
             if done.rows_affected() < PURGE_BATCH as u64 {
                 return Ok(total);
@@ -381,33 +392,35 @@ impl Store for PostgresStore {
     }
 
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.public_jwk)
-        .bind(&key.private_sealed)
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        self.run(|db| {
+            sqlx::query(concat!(
+                "INSERT INTO signing_keys (",
+                key_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ))
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.public_jwk)
+            .bind(&key.private_sealed)
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .bind(key.retired_at)
+            .execute(db)
+        })
+        .await?;
         Ok(())
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            key_columns!(),
-            " FROM signing_keys ORDER BY created_at, seq"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
+        self.run(|db| {
+            sqlx::query(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM signing_keys ORDER BY created_at, seq"
+            ))
+            .fetch_all(db)
+        })
+        .await?
         .iter()
         .map(rows::key)
         .collect()
@@ -417,52 +430,53 @@ impl Store for PostgresStore {
         // Replicas rotating at the same moment queue on a transaction-level advisory lock,
         // so each reads the newest key only after the one before it committed: one wins,
         // the others find their expectation stale and change nothing.
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(KEY_ROTATION_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let newest: Option<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys ORDER BY created_at DESC, seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if newest != rotation.expected_newest {
-            return Ok(false); // dropping `tx` rolls back
-        }
-        let key = &rotation.key;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+        self.run(|db| async move {
+            let mut tx = db.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(KEY_ROTATION_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let newest: Option<String> = sqlx::query_scalar(
+                "SELECT kid FROM signing_keys ORDER BY created_at DESC, seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if newest != rotation.expected_newest {
+                return Ok(false); // dropping `tx` rolls back
+            }
+            let key = &rotation.key;
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(key.activates_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(concat!(
+                "INSERT INTO signing_keys (",
+                key_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ))
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.public_jwk)
+            .bind(&key.private_sealed)
+            .bind(key.created_at)
             .bind(key.activates_at)
+            .bind(key.retired_at)
             .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.public_jwk)
-        .bind(&key.private_sealed)
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
     }
 
     async fn delete_retired_keys(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let done = self
+            .run(|db| {
+                sqlx::query("DELETE FROM signing_keys WHERE retired_at < $1")
+                    .bind(before)
+                    .execute(db)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -838,3 +838,157 @@ async fn refresh_tokens_are_stored_as_32_byte_bytea() {
     .await;
     assert!(short.is_err());
 }
+
+// ---- the outage latch --------------------------------------------------------------------
+
+/// The relayed URL of `db`, through `relay`.
+fn relayed_url(db: &TestDb, relay: &Relay) -> String {
+    let server = PgConnectOptions::from_str(&db.url).unwrap();
+    let url = db.url.replacen(
+        &format!("{}:{}", server.get_host(), server.get_port()),
+        &format!("127.0.0.1:{}", relay.port),
+        1,
+    );
+    assert_ne!(url, db.url, "the relay URL must differ from the server's");
+    url
+}
+
+async fn relay_to(db: &TestDb) -> Relay {
+    let server = PgConnectOptions::from_str(&db.url).unwrap();
+    Relay::start(format!("{}:{}", server.get_host(), server.get_port())).await
+}
+
+/// The database goes away under a store with the default 5 s `acquire_timeout`: the first
+/// operation after it left meets a dead pooled connection, the latch's probe is refused,
+/// and the operation fails in a fraction of that; so do the 32 that follow at once, all
+/// at the same moment. When the database is back, the next operation succeeds, and every
+/// rotation that failed wrote nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_fails_fast_and_ends_by_itself() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut relay = relay_to(&db).await;
+    let store = Arc::new(
+        PostgresStore::connect(&relayed_url(&db, &relay), test_options())
+            .await
+            .unwrap(),
+    );
+    store.create_user(&user("alice")).await.unwrap();
+    for i in 0..32u8 {
+        store
+            .create_session(&session(&format!("s{i}"), "u-alice"), &hash(i, 0))
+            .await
+            .unwrap();
+    }
+    // Several pooled connections, idle when the database goes.
+    let mut warm = JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        warm.spawn(async move { store.ping().await.unwrap() });
+    }
+    warm.join_all().await;
+
+    relay.cut().await;
+    let fast = Duration::from_millis(1_000); // acquire_timeout is 5 s
+    let started = Instant::now();
+    let err = store.ping().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(took < fast, "the first operation took {took:?}");
+
+    let mut racing = JoinSet::new();
+    for i in 0..32u8 {
+        let store = store.clone();
+        racing.spawn(async move {
+            let started = Instant::now();
+            let outcome = store
+                .rotate_refresh(&rotation(hash(i, 0), hash(i, 1), T0 + 1, 10))
+                .await;
+            (outcome, started.elapsed())
+        });
+    }
+    for (outcome, took) in racing.join_all().await {
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        assert!(took < fast, "took {took:?}");
+    }
+
+    relay.restore().await;
+    store.ping().await.unwrap();
+    for i in 0..32u8 {
+        let outcome = store
+            .rotate_refresh(&rotation(hash(i, 0), hash(i, 1), T0 + 2, 10))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RotateOutcome::Rotated(ref s) if s.generation == 1),
+            "{i}: {outcome:?}"
+        );
+    }
+}
+
+/// The server closing every idle connection of the pool (as an administrator's
+/// `pg_terminate_backend`, or a firewall's idle timeout, would) is no outage: the probe
+/// connects, the pool replaces its connections, and no operation fails.
+#[tokio::test]
+async fn dead_idle_connections_are_replaced_without_an_outage() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = store_with_session(&db, test_options()).await;
+    let mut admin = db.raw().await;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'tessera'",
+    )
+    .bind(&db.name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "no idle tessera connection to kill");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    store.ping().await.unwrap();
+    let outcome = store
+        .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 1, 0))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+}
+
+/// A pool that is only busy is no outage either: an operation that waits past
+/// `acquire_timeout` for the one connection fails, the probe connects, and the next
+/// operation goes through as soon as the connection is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_is_not_an_outage() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let options = PostgresOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_millis(300),
+        ..PostgresOptions::default()
+    };
+    let store = Arc::new(store_with_session(&db, options).await);
+    let mut holder = lock_token(&db, hash(1, 0)).await;
+    // Takes the only connection and waits on the row lock.
+    let rotating = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 1, 0))
+                .await
+        })
+    };
+    blocked_backend(&db).await;
+    let err = store.ping().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+    holder.execute("ROLLBACK").await.unwrap();
+    let outcome = rotating.await.unwrap().unwrap();
+    assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
+    store.ping().await.unwrap();
+}
