@@ -1,6 +1,7 @@
 //! The domain operations, one function each: signup, login, refresh, logout, sessions,
 //! admin revocation, access-token verification and introspection.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tessera_jose::{Algorithm, SecretString};
@@ -105,11 +106,63 @@ pub enum Failure {
     Internal,
 }
 
+/// Rate limit of the "database unavailable" warning.
+static UNAVAILABLE_LOG: LogThrottle = LogThrottle::new(10);
+
+/// Lets one log line through per `every` seconds of monotonic time, counting the others.
+struct LogThrottle {
+    every: u64,
+    /// Seconds since `START` (plus one, so 0 means never) of the last line let through.
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+impl LogThrottle {
+    const fn new(every: u64) -> LogThrottle {
+        LogThrottle {
+            every,
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines suppressed since the last one)` when this one may be logged.
+    fn admit(&self) -> Option<u64> {
+        let now = START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs()
+            + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if (last == 0 || now >= last + self.every)
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(msg) => {
-                tracing::warn!(error = %msg, "database unavailable");
+                // During an outage every request fails this way: one warning per interval
+                // (with how many were not logged), the rest at debug level.
+                match UNAVAILABLE_LOG.admit() {
+                    Some(suppressed) => tracing::warn!(
+                        error = %msg,
+                        suppressed,
+                        "database unavailable (further failures within 10 s are logged at debug level)"
+                    ),
+                    None => tracing::debug!(error = %msg, "database unavailable"),
+                }
                 Failure::Unavailable
             }
             other => {
@@ -652,5 +705,26 @@ impl Auth {
             self.note_revoked(c.sid, now);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogThrottle;
+
+    #[test]
+    fn log_throttle_lets_one_line_through_per_interval_and_counts_the_rest() {
+        let hourly = LogThrottle::new(3600);
+        assert_eq!(hourly.admit(), Some(0));
+        assert_eq!(hourly.admit(), None);
+        assert_eq!(hourly.admit(), None);
+        assert_eq!(
+            hourly.suppressed.load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        // An interval of zero lets every line through, reporting what was held back before.
+        let always = LogThrottle::new(0);
+        assert_eq!(always.admit(), Some(0));
+        assert_eq!(always.admit(), Some(0));
     }
 }
