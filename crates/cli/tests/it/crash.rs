@@ -67,6 +67,7 @@ impl Client {
 
 #[test]
 fn sigkill_during_refresh_load_loses_no_session() {
+    let _turn = crate::heavy_turn();
     let test_started = Instant::now();
     let dir = Dir::new();
     let mut server = Server::start(&dir);

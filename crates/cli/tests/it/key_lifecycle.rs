@@ -55,6 +55,7 @@ fn listed(dir: &Dir) -> Vec<(String, String)> {
 
 #[test]
 fn operator_rotation_is_published_first_then_signs_without_restart() {
+    let _turn = crate::heavy_turn();
     let dir = Dir::new();
     // max-age 0: the pre-publication delay is its floor, two maintenance periods (10 s).
     let server = Server::start_with_env(&dir, &[("TESSERA_KEYS__JWKS_MAX_AGE", "0s")]);

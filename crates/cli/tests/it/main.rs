@@ -9,6 +9,7 @@ mod jwks_url;
 mod key_lifecycle;
 mod keys;
 mod pg_fault;
+mod replicas;
 mod serve;
 mod verify;
 
@@ -20,6 +21,16 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// Taken by the tests that put servers under load or wait on timing bounds (the crash,
+/// PostgreSQL-fault, replica and key-rotation tests): one at a time, so that on a 2-core
+/// machine none of them measures another's load instead of its own.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for [`HEAVY`]; a test that panicked holding it leaves it usable.
+pub fn heavy_turn() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The proxy variables HTTP clients read.
 const PROXY_VARS: [&str; 6] = [

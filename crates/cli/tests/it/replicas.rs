@@ -1,0 +1,714 @@
+//! Three `tessera serve` replicas (A, B, C) on one PostgreSQL database and one Redis, the way
+//! they run behind a load balancer: one master key, one issuer, one store (SPEC §6: "any
+//! number of replicas share one PostgreSQL and stay correct").
+//!
+//! - Grace window off: three replicas given the same refresh token at the same instant
+//!   spend it exactly once; the two late requests are reuse, so the session is revoked.
+//! - Grace window on: the three converge on one successor, round after round.
+//! - A session revoked through one replica: its refresh token is refused by the others at
+//!   once (the store is shared), its access token within the revocation sync (every 2 s).
+//! - Failed logins spread over the replicas count once, in Redis.
+//!
+//! Each test starts its own trio, at the same moment (so migrations and the first signing
+//! key race as they do in production), on a database of its own,
+//! `tessera_test_replicas_<pid>_<n>`, dropped when the test ends, panic or not (the store
+//! tests' clean-up drops what a killed run leaves behind: the name matches their
+//! `tessera_test_*`). The tests run one at a time (three servers each on a small machine).
+//!
+//! The PostgreSQL server is `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`], trust auth),
+//! reached with `psql`; Redis is at [`REDIS_ADDR`]. When either is unreachable the tests
+//! fail if `CI` is set, and otherwise pass without running after a note on stderr.
+//!
+//! The limiter's Redis keys have a fixed prefix, so runs (and anything else on this Redis)
+//! would share counters: the rate-limit test uses a username and a client IP (trusted
+//! `X-Forwarded-For`) of its own, and the other tests turn the signup and refresh limits
+//! off.
+
+use std::fs::{self, File};
+use std::hash::{BuildHasher, RandomState};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Barrier, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::serve::{agent, answer, free_port, get_bearer, post_json, PASSWORD};
+use crate::{Dir, BIN};
+
+/// The PostgreSQL server CI starts, through its maintenance database.
+const PG_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Where Redis listens.
+const REDIS_ADDR: &str = "127.0.0.1:6379";
+
+/// The issuer of every replica: the load balancer's URL, which no replica listens on.
+const ISSUER: &str = "http://auth.replicas.test";
+
+/// Concurrent rounds per race test.
+const ROUNDS: usize = 200;
+
+/// How soon a revocation made on one replica must reach the others' access-token checks:
+/// they read revocations from the store every 2 s; the rest is slack for a loaded machine.
+const REVOCATION_BOUND: Duration = Duration::from_secs(5);
+
+/// Longest wait for a started replica to be ready (database and Redis).
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What the replicas run on.
+struct Backends {
+    /// The maintenance database URL (`CREATE DATABASE` runs there).
+    pg: String,
+    redis: String,
+}
+
+/// PostgreSQL and Redis when both answer; otherwise `None` after a note, or a panic when
+/// `CI` is set.
+fn backends(test: &str) -> Option<Backends> {
+    let pg = std::env::var("TESSERA_TEST_PG_URL").unwrap_or_else(|_| PG_DEFAULT_URL.to_owned());
+    let problem = match (psql(&pg, "SELECT 1"), redis_ping()) {
+        (Ok(_), Ok(())) => {
+            return Some(Backends {
+                pg,
+                redis: format!("redis://{REDIS_ADDR}"),
+            })
+        }
+        (Err(e), _) => format!("PostgreSQL at {pg} is not reachable ({e})"),
+        (_, Err(e)) => format!("Redis at {REDIS_ADDR} is not reachable ({e})"),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: {problem}; CI needs PostgreSQL and Redis for the replica tests");
+    }
+    // Straight to stderr: libtest captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "note: {test} skipped: {problem} (with CI set it fails instead)"
+    );
+    None
+}
+
+/// `psql -c SQL` on `url`; its output, or why it failed.
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .env("PGCONNECT_TIMEOUT", "3")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running psql: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        // psql's message spans lines; one line reads better in a note or a panic.
+        let message = String::from_utf8_lossy(&out.stderr);
+        Err(message.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// `PING` answered by `+PONG` within a second.
+fn redis_ping() -> Result<(), String> {
+    let addr: SocketAddr = REDIS_ADDR.parse().map_err(|e| format!("{e}"))?;
+    let timeout = Duration::from_secs(1);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).map_err(|e| e.to_string())?;
+    match &reply {
+        b"+PONG\r\n" => Ok(()),
+        other => Err(format!(
+            "PING answered {:?}",
+            String::from_utf8_lossy(other)
+        )),
+    }
+}
+
+/// `url` with its database replaced by `name` (query parameters kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    format!("{}/{name}{query}", &base[..path])
+}
+
+/// A database of one test's own, dropped on drop.
+struct TestDb {
+    maintenance: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    fn create(maintenance: &str) -> TestDb {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("tessera_test_replicas_{}_{n}", std::process::id());
+        // A killed run of an earlier process with this pid may have left it.
+        psql(
+            maintenance,
+            &format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
+        )
+        .and_then(|_| psql(maintenance, &format!(r#"CREATE DATABASE "{name}""#)))
+        .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
+        TestDb {
+            url: with_database(maintenance, &name),
+            maintenance: maintenance.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        if let Err(e) = psql(&self.maintenance, &drop) {
+            let _ = writeln!(std::io::stderr(), "dropping {}: {e}", self.name);
+        }
+    }
+}
+
+/// One `tessera serve`, killed (SIGKILL) when dropped.
+struct Replica {
+    name: char,
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Replica {
+    fn spawn(name: char, dir: &Dir, env: &[(String, String)]) -> Replica {
+        let port = free_port();
+        let log = dir.file(&format!("replica-{name}-{port}.log"));
+        let out = File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Replica {
+            name,
+            child,
+            port,
+            log,
+            agent: agent(),
+        }
+    }
+
+    /// Waits until `/readyz` answers 200 with the limits counted in Redis.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_DEADLINE;
+        let mut last = Value::Null;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("exited with {status}: {}", self.log_text()));
+            }
+            if let Ok(r) = self.agent.get(self.url("/readyz")).call() {
+                let (status, body) = answer(r);
+                if status == 200 && body["checks"]["rate_limit"] == "redis" {
+                    return Ok(());
+                }
+                last = body;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "not ready within {START_DEADLINE:?} (last /readyz: {last}): {}",
+                    self.log_text()
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn refresh(&self, token: &str) -> (u16, Value) {
+        post_json(
+            &self.agent,
+            &self.url("/v1/token/refresh"),
+            &json!({ "refresh_token": token }),
+        )
+    }
+
+    fn login(&self, username: &str) -> Value {
+        let (status, body) = post_json(
+            &self.agent,
+            &self.url("/v1/login"),
+            &json!({"username": username, "password": PASSWORD, "delivery": "body"}),
+        );
+        assert_eq!(status, 200, "login on {}: {body}", self.name);
+        body
+    }
+
+    fn me(&self, access: &str) -> (u16, Value) {
+        get_bearer(&self.agent, &self.url("/v1/me"), access)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three replicas on one database and one Redis. Dropped in field order: the servers,
+/// then the database, then the directory, then the turn.
+struct Trio {
+    replicas: Vec<Replica>,
+    _db: TestDb,
+    _dir: Dir,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Trio {
+    /// Starts A, B and C at once with `extra` settings, or `None` when the backends are not
+    /// there (see [`backends`]).
+    fn start(test: &str, extra: &[(&str, &str)]) -> Option<Trio> {
+        let backends = backends(test)?;
+        // A test that panicked while holding the turn poisons it; the turn is still good.
+        let turn = crate::heavy_turn();
+        let dir = Dir::new();
+        let db = TestDb::create(&backends.pg);
+        // The master key of the trio: 32 random bytes, base64url (an HS256 secret is that).
+        let master_key = dir.run(&["keys", "generate", "--alg", "HS256"]).json()["k"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut env: Vec<(String, String)> = [
+            ("TESSERA_DATABASE__URL", db.url.as_str()),
+            // Three processes per test, other tests' servers beside them: stay well under
+            // PostgreSQL's 100 connections.
+            ("TESSERA_DATABASE__MAX_CONNECTIONS", "8"),
+            ("TESSERA_REDIS__URL", backends.redis.as_str()),
+            ("TESSERA_MASTER_KEY", master_key.as_str()),
+            ("TESSERA_SERVER__PUBLIC_URL", ISSUER),
+            ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "0"),
+            ("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "0"),
+            ("TESSERA_LOG__LEVEL", "warn"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+
+        let mut replicas: Vec<Replica> = ['A', 'B', 'C']
+            .into_iter()
+            .map(|name| Replica::spawn(name, &dir, &env))
+            .collect();
+        for r in &mut replicas {
+            // A port found free can be taken before the replica binds it: try a few.
+            let mut tries = 0;
+            while let Err(why) = r.wait_ready() {
+                tries += 1;
+                assert!(tries < 3, "{test}: replica {} did not start: {why}", r.name);
+                *r = Replica::spawn(r.name, &dir, &env);
+            }
+        }
+        Some(Trio {
+            replicas,
+            _db: db,
+            _dir: dir,
+            _turn: turn,
+        })
+    }
+
+    fn a(&self) -> &Replica {
+        &self.replicas[0]
+    }
+
+    /// Every replica's log, for failure messages.
+    fn logs(&self) -> String {
+        self.replicas
+            .iter()
+            .map(|r| format!("--- replica {} ---\n{}", r.name, r.log_text()))
+            .collect()
+    }
+
+    /// Signs up `username` through A.
+    fn signup(&self, username: &str) {
+        let (status, body) = post_json(
+            &self.a().agent,
+            &self.a().url("/v1/users"),
+            &json!({"username": username, "password": PASSWORD}),
+        );
+        assert_eq!(status, 201, "signup: {body}");
+    }
+
+    /// POSTs `token` to `/v1/token/refresh` on every replica at the same instant (threads
+    /// released by one barrier, on connections already open); the answers in replica
+    /// order.
+    fn race(&self, token: &str) -> Vec<(u16, Value)> {
+        let barrier = Barrier::new(self.replicas.len());
+        thread::scope(|s| {
+            let threads: Vec<_> = self
+                .replicas
+                .iter()
+                .map(|r| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        r.refresh(token)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    }
+}
+
+fn text(v: &Value, name: &str) -> String {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+        .to_owned()
+}
+
+/// A 401 that sends the client back to login, with `code`.
+#[track_caller]
+fn assert_login_required(answer: &(u16, Value), code: &str, context: &str) {
+    let (status, body) = answer;
+    assert_eq!(*status, 401, "{context}: {body}");
+    assert_eq!(body["error"], code, "{context}: {body}");
+    assert_eq!(body["login_required"], true, "{context}: {body}");
+}
+
+/// Grace window off. Each of [`ROUNDS`] rounds logs in afresh (the login spread over the
+/// replicas) and presents the new refresh token to A, B and C at once. With the window
+/// off, any presentation of a spent token is reuse (SPEC §1, RFC 9700 §4.14.2), so one
+/// session cannot survive a race: each round has its own. Asserted every round:
+///
+/// - exactly one replica answers 200 (the token is spent once across all replicas), with
+///   the session's id;
+/// - the other two answer 401 with `login_required`: exactly one `refresh_token_reused`
+///   (the replica whose request revoked the family) and one `refresh_token_revoked` (its
+///   request found the session already revoked) — the revocation, too, happens once;
+/// - the winner's successor, presented afterwards to another replica, answers
+///   `refresh_token_revoked`: the reuse killed the whole family, the new token included.
+#[test]
+fn grace_off_a_token_raced_on_three_replicas_is_spent_once_and_its_family_revoked() {
+    let Some(trio) = Trio::start(
+        "replicas_grace_off",
+        &[("TESSERA_TOKENS__REUSE_GRACE", "0s")],
+    ) else {
+        return;
+    };
+    let started = Instant::now();
+    trio.signup("race-off");
+    let mut wins = [0usize; 3];
+    for round in 0..ROUNDS {
+        let login = trio.replicas[round % 3].login("race-off");
+        let sid = text(&login, "session_id");
+        let answers = trio.race(&text(&login, "refresh_token"));
+        let context = format!("round {round}, session {sid}, answers {answers:?}");
+        let winners: Vec<usize> = (0..3).filter(|&i| answers[i].0 == 200).collect();
+        assert_eq!(winners.len(), 1, "{context}\n{}", trio.logs());
+        let winner = winners[0];
+        wins[winner] += 1;
+        assert_eq!(answers[winner].1["session_id"], sid.as_str(), "{context}");
+        let mut losers: Vec<&str> = (0..3)
+            .filter(|&i| i != winner)
+            .map(|i| {
+                let (status, body) = &answers[i];
+                assert_eq!(
+                    (*status, &body["login_required"]),
+                    (401, &json!(true)),
+                    "{context}"
+                );
+                body["error"].as_str().unwrap_or("")
+            })
+            .collect();
+        losers.sort_unstable();
+        assert_eq!(
+            losers,
+            ["refresh_token_reused", "refresh_token_revoked"],
+            "{context}"
+        );
+        let successor = text(&answers[winner].1, "refresh_token");
+        let other = &trio.replicas[(winner + 1) % 3];
+        assert_login_required(
+            &other.refresh(&successor),
+            "refresh_token_revoked",
+            &format!("{context}: the winner's successor on {}", other.name),
+        );
+    }
+    eprintln!(
+        "grace off: {ROUNDS} races, won by A/B/C {wins:?}, {:?}",
+        started.elapsed()
+    );
+}
+
+/// Grace window on (10 s). One session; each of [`ROUNDS`] rounds presents its current
+/// refresh token to A, B and C at once. One request rotates, the two others are inside the
+/// window and get the same successor back (derived from the old token with the shared
+/// master key, so any replica can answer it): all three answer 200 with the same new
+/// refresh token and the session's id, and the next round presents that token. At the
+/// end, the access tokens of the last round, each signed by a different replica, verify on
+/// every replica, the three publish the same JWKS, and the user has one live session.
+#[test]
+fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
+    let Some(trio) = Trio::start(
+        "replicas_grace_on",
+        &[("TESSERA_TOKENS__REUSE_GRACE", "10s")],
+    ) else {
+        return;
+    };
+    let started = Instant::now();
+    trio.signup("race-on");
+    let login = trio.a().login("race-on");
+    let sid = text(&login, "session_id");
+    let mut token = text(&login, "refresh_token");
+    let mut last = Vec::new();
+    for round in 0..ROUNDS {
+        let answers = trio.race(&token);
+        let context = format!("round {round}, answers {answers:?}");
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{context}\n{}", trio.logs());
+            assert_eq!(body["session_id"], sid.as_str(), "{context}");
+        }
+        let successor = text(&answers[0].1, "refresh_token");
+        assert_ne!(successor, token, "{context}");
+        for (_, body) in &answers[1..] {
+            assert_eq!(body["refresh_token"], successor.as_str(), "{context}");
+        }
+        token = successor;
+        last = answers;
+    }
+    for (signer, (_, body)) in last.iter().enumerate() {
+        let access = text(body, "access_token");
+        for r in &trio.replicas {
+            let (status, claims) = r.me(&access);
+            assert_eq!(
+                status, 200,
+                "signed by {signer}, checked by {}: {claims}",
+                r.name
+            );
+            assert_eq!(claims["sid"], sid.as_str());
+            assert_eq!(claims["iss"], ISSUER);
+        }
+    }
+    // One key ring: whichever replica a client fetches the JWKS from, it gets the same set.
+    let jwks: Vec<Value> = trio
+        .replicas
+        .iter()
+        .map(|r| answer(r.agent.get(r.url("/.well-known/jwks.json")).call().unwrap()).1)
+        .collect();
+    assert!(
+        jwks[0]["keys"].as_array().is_some_and(|k| !k.is_empty()),
+        "{}",
+        jwks[0]
+    );
+    assert!(jwks.iter().all(|j| *j == jwks[0]), "JWKS differ: {jwks:?}");
+    let (status, sessions) = get_bearer(
+        &trio.a().agent,
+        &trio.a().url("/v1/sessions"),
+        &text(&last[0].1, "access_token"),
+    );
+    assert_eq!(status, 200, "{sessions}");
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+    eprintln!("grace on: {ROUNDS} races, {:?}", started.elapsed());
+}
+
+/// A session revoked on A (`DELETE /v1/sessions/{id}`), and then all of a user's sessions
+/// logged out on C (`POST /v1/logout/all`): the refresh tokens are refused at once by the
+/// other replicas (`refresh_token_revoked`, `login_required`: the store is shared), and the
+/// access tokens — which they accepted before, one issuer and one key ring for all — are
+/// refused (`invalid_token`, SPEC §5) within [`REVOCATION_BOUND`]: the replicas read
+/// revocations from the store every 2 s.
+#[test]
+fn a_session_revoked_on_one_replica_is_refused_by_the_others() {
+    let Some(trio) = Trio::start("replicas_revocation", &[]) else {
+        return;
+    };
+    let [a, b, c] = [&trio.replicas[0], &trio.replicas[1], &trio.replicas[2]];
+    trio.signup("revoked");
+
+    // One session, revoked through A.
+    let login = a.login("revoked");
+    let (access, refresh) = (text(&login, "access_token"), text(&login, "refresh_token"));
+    for r in [a, b, c] {
+        assert_eq!(r.me(&access).0, 200, "before the revocation, on {}", r.name);
+    }
+    let response = a
+        .agent
+        .delete(a.url(&format!("/v1/sessions/{}", text(&login, "session_id"))))
+        .header("authorization", format!("Bearer {access}"))
+        .call()
+        .unwrap();
+    let (status, body) = answer(response);
+    assert_eq!(status, 204, "{body}");
+    let revoked = Instant::now();
+    assert_eq!(a.me(&access).1["error"], "invalid_token", "A knows at once");
+    for r in [b, c] {
+        assert_login_required(
+            &r.refresh(&refresh),
+            "refresh_token_revoked",
+            &r.name.to_string(),
+        );
+    }
+    let took = wait_refused(&[b, c], &[&access], revoked);
+    eprintln!("DELETE /v1/sessions/{{id}} on A: refused by B and C after {took:?}");
+
+    // Two sessions, from B and C, logged out everywhere through C.
+    let logins = [b.login("revoked"), c.login("revoked")];
+    let access: Vec<String> = logins.iter().map(|l| text(l, "access_token")).collect();
+    for r in [a, b, c] {
+        for t in &access {
+            assert_eq!(r.me(t).0, 200, "before logout everywhere, on {}", r.name);
+        }
+    }
+    let response = c
+        .agent
+        .post(c.url("/v1/logout/all"))
+        .header("authorization", format!("Bearer {}", access[1]))
+        .send_empty()
+        .unwrap();
+    let (status, body) = answer(response);
+    assert_eq!(status, 204, "{body}");
+    let revoked = Instant::now();
+    for l in &logins {
+        for r in [a, b] {
+            assert_login_required(
+                &r.refresh(&text(l, "refresh_token")),
+                "refresh_token_revoked",
+                &r.name.to_string(),
+            );
+        }
+    }
+    let tokens: Vec<&str> = access.iter().map(String::as_str).collect();
+    let took = wait_refused(&[a, b], &tokens, revoked);
+    eprintln!("POST /v1/logout/all on C: refused by A and B after {took:?}");
+}
+
+/// Polls `/v1/me` on `replicas` with each of `tokens` until every answer is 401
+/// `invalid_token`; how long after `since` that was. Fails past [`REVOCATION_BOUND`].
+fn wait_refused(replicas: &[&Replica], tokens: &[&str], since: Instant) -> Duration {
+    loop {
+        let answers: Vec<(char, (u16, Value))> = replicas
+            .iter()
+            .flat_map(|r| tokens.iter().map(move |t| (r.name, r.me(t))))
+            .collect();
+        if answers
+            .iter()
+            .all(|(_, (status, body))| *status == 401 && body["error"] == "invalid_token")
+        {
+            return since.elapsed();
+        }
+        for (name, (status, body)) in &answers {
+            assert!(
+                *status == 200 || *status == 401,
+                "replica {name}: {status} {body}"
+            );
+        }
+        assert!(
+            since.elapsed() < REVOCATION_BOUND,
+            "access tokens still accepted {REVOCATION_BOUND:?} after the revocation: \
+             {answers:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `rate_limit.login_per_minute = 3`, counted in Redis: three failed logins for one
+/// username, one on each replica (none of which saw more than one), and the fourth
+/// attempt is refused with 429 `rate_limited` and a `Retry-After` on every replica —
+/// before the password is even checked, so the right password is refused too. Each
+/// replica's `/readyz` says `checks.rate_limit = "redis"`.
+#[test]
+fn failed_logins_spread_over_the_replicas_count_once() {
+    let Some(trio) = Trio::start(
+        "replicas_rate_limit",
+        &[
+            ("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "3"),
+            ("TESSERA_SERVER__TRUST_FORWARDED_FOR", "true"),
+        ],
+    ) else {
+        return;
+    };
+    for r in &trio.replicas {
+        let (status, body) = answer(r.agent.get(r.url("/readyz")).call().unwrap());
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["checks"]["rate_limit"], "redis",
+            "replica {}: {body}",
+            r.name
+        );
+    }
+    // Redis keys outlive the test (a one-minute window) and are shared with every run:
+    // a username and an IP of this run's own.
+    let random = RandomState::new().hash_one(std::process::id());
+    let user = format!("limited-{}-{random:016x}", std::process::id());
+    let ip = format!(
+        "10.{}.{}.{}",
+        random >> 56,
+        (random >> 48) & 0xff,
+        (random >> 40) & 0xff
+    );
+    trio.signup(&user);
+    let attempt = |r: &Replica, password: &str| -> (u16, Value, Option<u64>) {
+        let response = r
+            .agent
+            .post(r.url("/v1/login"))
+            .header("x-forwarded-for", &ip)
+            .content_type("application/json")
+            .send(json!({"username": user, "password": password, "delivery": "body"}).to_string())
+            .unwrap();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let (status, body) = answer(response);
+        (status, body, retry_after)
+    };
+    for r in &trio.replicas {
+        let (status, body, _) = attempt(r, "wrong password");
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &json!("invalid_credentials")),
+            "{}: {body}",
+            r.name
+        );
+    }
+    for (r, password) in trio
+        .replicas
+        .iter()
+        .zip(["another wrong one", PASSWORD, PASSWORD])
+    {
+        let (status, body, retry_after) = attempt(r, password);
+        assert_eq!(status, 429, "replica {}: {body}", r.name);
+        assert_eq!(body["error"], "rate_limited", "replica {}: {body}", r.name);
+        let retry_after = retry_after.unwrap_or_else(|| panic!("{}: no Retry-After", r.name));
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    }
+}
