@@ -45,8 +45,11 @@ pub async fn login(
     let limiter = state.limiter();
     let ip = client.ip_key().to_owned();
     let user_key = username_limit_key(&req.username);
+    // The username's attempt is counted before hashing (and the count cleared by a
+    // success), so concurrent guesses cannot all pass the check before any is counted; the
+    // IP's failures are counted after (a success must not use up a shared address's quota).
     let limited = match limiter.check(Bucket::LoginIp, &ip).await {
-        Ok(()) => limiter.check(Bucket::LoginUser, &user_key).await,
+        Ok(()) => limiter.acquire(Bucket::LoginUser, &user_key).await,
         Err(r) => Err(r),
     };
     if let Err(RetryAfter(secs)) = limited {
@@ -69,7 +72,6 @@ pub async fn login(
         Err(e) => {
             if e == LoginError::InvalidCredentials {
                 limiter.hit(Bucket::LoginIp, &ip).await;
-                limiter.hit(Bucket::LoginUser, &user_key).await;
                 metrics.login(LoginResult::InvalidCredentials);
                 tracing::info!(ip = %ip, "login failed: invalid credentials");
             } else {

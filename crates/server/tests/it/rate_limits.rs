@@ -175,3 +175,32 @@ async fn forwarded_for_is_used_only_when_trusted() {
         .unwrap();
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+/// Guesses fired at one username at the same moment are counted before any is hashed: no
+/// more of them are checked than the limit allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_cannot_outrun_the_username_limit() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "3")
+        .start()
+        .await;
+    app.signup("dave").await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (http, url) = (app.http.clone(), app.url("/v1/login"));
+        guesses.spawn(async move {
+            let body = json!({"username": "dave", "password": format!("wrong password {i}")});
+            http.post(url).json(&body).send().await.unwrap().status()
+        });
+    }
+    let statuses = guesses.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, limited), (3, 9), "{statuses:?}");
+}
