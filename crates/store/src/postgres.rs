@@ -20,14 +20,20 @@
 //!   `Unavailable`) and its transaction rolled back. `Duration::ZERO` turns it off.
 //!   Migrations lift it for their own transaction: a schema change may take longer than a
 //!   request, and replicas starting behind one wait for it.
-//! - A connection is checked with a ping (one empty round trip) when it is taken from the
-//!   pool, so the connections a restarted server has closed are replaced instead of failing
-//!   a request. (sqlx's `test_before_acquire` does the same; ours is a `before_acquire`
-//!   hook so that a failed ping also reaches the outage latch.) Its cost did not show in
-//!   measurements: 64 tasks rotating through one store ran within run-to-run noise with and
-//!   without it. (sqlx also pings every connection given back to the pool, off the
-//!   request's path.) Connections are recycled after sqlx's defaults: 10 min idle, 30 min
-//!   old.
+//! - A connection that sat idle in the pool for [`PING_IF_IDLE_FOR`] (1 s) or longer is
+//!   checked with a ping (one empty round trip) when it is taken, so the connections a
+//!   restarted server closed while the replica was quiet are replaced instead of failing a
+//!   request; a failed ping also reaches the outage latch (this is a `before_acquire` hook,
+//!   not sqlx's `test_before_acquire`, which pings every time). Connections in steady use
+//!   are not pinged: under load that ping was one of three round trips per refresh
+//!   rotation (the statement, this ping, and the ping sqlx always sends when a connection
+//!   goes back to the pool, off the request's path), and dropping it measurably raised
+//!   rotations per second (`scripts/pg-load.sh`). The price: a connection killed less than
+//!   a second after its last use fails the one operation that meets it (503, and the latch
+//!   probes), and after any failure that suggested an outage every connection that was
+//!   idle at that moment is pinged before use, so a restarted server costs no failed
+//!   request once the latch has seen it go. Connections are recycled after sqlx's
+//!   defaults: 10 min idle, 30 min old.
 //!
 //! Operations run on whatever pooled connection is free; nothing depends on session state.
 //! Statements are prepared once per connection and cached (sqlx's statement cache).
@@ -147,6 +153,10 @@ mod store;
 /// ASCII, then 1): fixed forever, so every version of Tessera takes the same lock.
 pub const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6101;
 
+/// A pooled connection idle at least this long is pinged before use (see the
+/// [module docs](self)).
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// The key of the advisory lock that serializes signing-key rotations across replicas
 /// ("tessera" in ASCII, then 2).
 pub const KEY_ROTATION_LOCK: i64 = 0x7465_7373_6572_6102;
@@ -229,12 +239,16 @@ impl PostgresStore {
             .max_connections(options.max_connections)
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
-            // sqlx's `test_before_acquire`, plus telling the latch: a dead idle connection
-            // is often the first sign that the server went away.
+            // Like sqlx's `test_before_acquire`, but only for connections idle a while, and
+            // telling the latch: a dead idle connection is often the first sign that the
+            // server went away.
             .test_before_acquire(false)
-            .before_acquire(move |conn, _| {
+            .before_acquire(move |conn, meta| {
                 let outage = Arc::clone(&hook);
                 Box::pin(async move {
+                    if meta.idle_for < PING_IF_IDLE_FOR && !outage.suspect_idle_for(meta.idle_for) {
+                        return Ok(true);
+                    }
                     if let Err(e) = conn.ping().await {
                         if suggests_outage(&e) {
                             outage.confirm().await;

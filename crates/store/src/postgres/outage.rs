@@ -61,6 +61,9 @@ pub(super) struct Outage {
     down_since: AtomicU64,
     probing: AtomicU64,
     hold_until: AtomicU64,
+    /// When a failure last suggested the server might be gone (whatever the probe found);
+    /// connections idle since before then are pinged before use.
+    suspected_at: AtomicU64,
     /// In milliseconds.
     abandon_after: u64,
 }
@@ -103,6 +106,7 @@ impl Outage {
             down_since: AtomicU64::new(0),
             probing: AtomicU64::new(0),
             hold_until: AtomicU64::new(0),
+            suspected_at: AtomicU64::new(0),
             abandon_after: millis(abandon_after),
         }
     }
@@ -136,6 +140,7 @@ impl Outage {
     /// down when it cannot connect. One killed connection, or a pool that is merely busy,
     /// leaves the store up.
     pub(super) async fn confirm(&self) {
+        self.suspected_at.store(self.now(), Relaxed);
         if self.is_down() {
             return;
         }
@@ -144,6 +149,17 @@ impl Outage {
         };
         let verdict = self.probe().await;
         self.finish(ticket, verdict, self.now());
+    }
+
+    /// True when a connection idle for `idle_for` went idle before (or while) trouble was
+    /// last suspected or the store marked down: it may be dead, so ping it before use.
+    pub(super) fn suspect_idle_for(&self, idle_for: Duration) -> bool {
+        let idle_since = self.now().saturating_sub(millis(idle_for));
+        let trouble = self
+            .suspected_at
+            .load(Relaxed)
+            .max(self.down_since.load(Relaxed));
+        trouble != 0 && idle_since <= trouble
     }
 
     /// Runs `op`, but gives up (`None`) if, when it has to wait, the store is down: an
@@ -259,6 +275,18 @@ mod tests {
     fn latch() -> Outage {
         let connect = PgConnectOptions::from_str("postgres://u:hunter2@127.0.0.1:1/x").unwrap();
         Outage::new(connect, Duration::from_secs(5))
+    }
+
+    #[test]
+    fn connections_idle_since_before_a_suspected_outage_are_suspect() {
+        let o = latch();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!o.suspect_idle_for(Duration::from_millis(10)), "no trouble yet");
+        o.suspected_at.store(o.now(), Relaxed);
+        std::thread::sleep(Duration::from_millis(20));
+        // Idle since before the trouble: ping it. Used since: fine.
+        assert!(o.suspect_idle_for(Duration::from_millis(40)));
+        assert!(!o.suspect_idle_for(Duration::from_millis(5)));
     }
 
     #[test]

@@ -949,7 +949,9 @@ async fn dead_idle_connections_are_replaced_without_an_outage() {
     .await
     .unwrap();
     assert!(!killed.is_empty(), "no idle tessera connection to kill");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Idle past the threshold, so the pool pings it before use and replaces it.
+    tokio::time::sleep(tessera_store::postgres::PING_IF_IDLE_FOR + Duration::from_millis(200))
+        .await;
 
     store.ping().await.unwrap();
     let outcome = store
