@@ -7,7 +7,13 @@
 //! cargo build --release -p tessera -p tessera-loadgen
 //! target/release/tessera-loadgen --server target/release/tessera [--alg ES256] \
 //!     [--duration 10s] [--concurrency 64] [--sessions 64] [--out FILE.md] [--verify-ns N]
+//! # the refresh rotation alone, on PostgreSQL, three replicas (see `refresh_run`):
+//! target/release/tessera-loadgen --server target/release/tessera --phases refresh \
+//!     --database-url postgres://postgres@127.0.0.1:5432/EMPTY_DB --replicas 3 [--summary F]
 //! ```
+//!
+//! `scripts/pg-load.sh` runs the last form on SQLite and on PostgreSQL with one and three
+//! replicas, next to `pgbench` running the same rotation statement, and compares them.
 //!
 //! It starts the server itself, as a child process in a fresh temporary directory (so
 //! `tessera.db` and `tessera.master.key` land there) on a free 127.0.0.1 port, configured
@@ -36,7 +42,14 @@
 //! 7. the server's peak RSS (`VmHWM`) and current RSS.
 //!
 //! The report (markdown, on stdout and in `--out`) ends with the issue's bars as PASS/MISS
-//! lines; `--fail-on-miss` turns a MISS into exit status 1.
+//! lines; `--fail-on-miss` turns a MISS into exit status 1. `--summary FILE` writes the
+//! refresh phase's figures as `key=value` lines for scripts.
+//!
+//! `--database-url` points the server at another database (`TESSERA_DATABASE__URL`); with
+//! PostgreSQL the load generator also gives it a fresh `TESSERA_MASTER_KEY`, and when the
+//! database runs on this machine it charges PostgreSQL's CPU to a database column: the
+//! postmaster's children (`--db-pid`, or found in /proc) that serve this database or the
+//! whole cluster, not the backends of other databases.
 //!
 //! The client is built to be cheap, since it shares the machine's cores with the server:
 //! hyper 1 connections without a pool, one per worker, pre-built header values, latencies
@@ -49,26 +62,39 @@
 //! (ES256 /v1/me, refresh) measure the same either way.
 
 mod client;
+mod database;
+mod measure;
 mod procfs;
+mod refresh_run;
 mod report;
 mod server;
 mod stats;
 mod workers;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
+use crate::database::{Backend, Database};
+use crate::measure::{load, merged, CpuSnapshot, PgProcesses, Targets};
 use crate::procfs::Pid;
-use crate::report::{mib, ms, Report, Row, Usage};
+use crate::report::{mib, ms, Report, Row};
 use crate::server::{Launch, Server};
 use crate::stats::Record;
 use crate::workers::{Credentials, Session, Window};
+
+/// Which phases run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phases {
+    /// Every phase, in the order of the crate docs.
+    All,
+    /// Start, setup and the refresh rotation only (`refresh_run`).
+    Refresh,
+}
 
 /// Load benchmark of `tessera serve` (loopback only, bounded in time).
 #[derive(Debug, Parser)]
@@ -119,6 +145,35 @@ struct Args {
     /// Exit 1 when a bar is missed.
     #[arg(long)]
     fail_on_miss: bool,
+    /// `all` phases, or only the `refresh` rotation (start, logins, rotation: seconds).
+    #[arg(long, value_enum, default_value_t = Phases::All)]
+    phases: Phases,
+    /// The servers' database (`TESSERA_DATABASE__URL`), e.g.
+    /// `postgres://postgres@127.0.0.1:5432/DB` (give an empty database for comparable
+    /// figures). Default: SQLite in the server's temporary directory.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Servers sharing the database (`--phases refresh` on PostgreSQL). Session i logs in
+    /// on replica i mod N, and its refresh worker always talks to that replica.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    replicas: u16,
+    /// PostgreSQL's postmaster: the database's CPU is that of its children serving the
+    /// database or the whole cluster. Default: found in /proc when the database is on this
+    /// machine and one cluster runs.
+    #[arg(long)]
+    db_pid: Option<u32>,
+    /// Also write the refresh figures here as `key=value` lines (for scripts).
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+impl Args {
+    fn runtime(&self) -> String {
+        match self.client_threads {
+            0 => "a current-thread tokio runtime".to_owned(),
+            n => format!("a multi-thread tokio runtime with {n} workers"),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -151,8 +206,9 @@ fn main() -> ExitCode {
         Ok(report) => {
             let md = report.markdown();
             print!("{md}");
-            if let Some(path) = &args.out {
-                if let Err(e) = std::fs::write(path, &md) {
+            for (path, text) in [(&args.out, md), (&args.summary, report.summary_text())] {
+                let Some(path) = path else { continue };
+                if let Err(e) = std::fs::write(path, text) {
                     eprintln!("tessera-loadgen: writing {}: {e}", path.display());
                     return ExitCode::from(2);
                 }
@@ -170,81 +226,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// Server CPU, own CPU and wall time over the measured part of `win`.
-async fn measure(pid: u32, win: Window) -> Result<Usage> {
-    tokio::time::sleep_until(win.measure_start.into()).await;
-    let before = CpuSnapshot::take(pid)?;
-    tokio::time::sleep_until(win.end.into()).await;
-    before.usage_until_now(pid)
-}
-
-/// CPU counters at one instant.
-#[derive(Debug, Clone, Copy)]
-struct CpuSnapshot {
-    at: std::time::Instant,
-    server: Duration,
-    own: Duration,
-    machine: Duration,
-}
-
-impl CpuSnapshot {
-    fn take(pid: u32) -> Result<CpuSnapshot> {
-        Ok(CpuSnapshot {
-            at: std::time::Instant::now(),
-            server: procfs::cpu_time(Pid::Other(pid))?,
-            own: procfs::cpu_time(Pid::OwnProcess)?,
-            machine: procfs::machine_busy()?,
-        })
-    }
-
-    fn usage_until_now(&self, pid: u32) -> Result<Usage> {
-        let now = CpuSnapshot::take(pid)?;
-        Ok(Usage {
-            wall: now.at - self.at,
-            server_cpu: now.server.saturating_sub(self.server),
-            own_cpu: now.own.saturating_sub(self.own),
-            machine_busy: now.machine.saturating_sub(self.machine),
-            server_hwm_kib: procfs::memory_kib(Pid::Other(pid))?.hwm_kib,
-        })
-    }
-}
-
-/// Spawns the workers, measures the window, joins them (each bounded by the request
-/// time-out after the window ends).
-async fn load<T, F>(pid: u32, win: Window, workers: Vec<F>) -> Result<(Vec<T>, Usage)>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T>> + Send + 'static,
-{
-    let handles: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
-    let usage = measure(pid, win).await?;
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.context("worker panicked")??);
-    }
-    Ok((out, usage))
-}
-
-fn merged(records: impl IntoIterator<Item = Record>) -> Record {
-    let mut all = Record::default();
-    for r in records {
-        all.merge(r);
-    }
-    all
-}
-
 async fn run(args: &Args) -> Result<Report> {
     let binary = std::fs::canonicalize(&args.server)
         .with_context(|| format!("--server {}", args.server.display()))?;
     let dir = tempfile::Builder::new()
         .prefix("tessera-loadgen-")
         .tempdir()?;
+    let db = Database::parse(args.database_url.as_deref())?;
+    if args.replicas > 1 && (db.backend != Backend::Postgres || args.phases != Phases::Refresh) {
+        bail!("--replicas above 1 needs --phases refresh and a postgres:// --database-url (the replicas share the database)");
+    }
+    let postmaster = match (db.backend, args.db_pid) {
+        (Backend::Sqlite, _) => None,
+        (Backend::Postgres, Some(pid)) => Some(pid),
+        (Backend::Postgres, None) if db.local => procfs::find_postmaster(),
+        (Backend::Postgres, None) => None,
+    };
+    let pg = postmaster.map(|postmaster| PgProcesses {
+        postmaster,
+        dbname: db.dbname.clone(),
+    });
+    // Ours first: `--server-env` may override them.
+    let mut extra_env = db.server_env()?;
+    extra_env.extend(args.server_env.iter().cloned());
     let launch = Launch {
         binary,
         dir: dir.path().to_owned(),
         alg: args.alg.clone(),
-        extra_env: args.server_env.clone(),
+        extra_env,
     };
+    if args.phases == Phases::Refresh {
+        return refresh_run::run(args, &db, pg, &launch).await;
+    }
     let mut report = Report::default();
     let conc = usize::from(args.concurrency);
     let sessions_n = usize::from(args.sessions);
@@ -256,11 +269,11 @@ async fn run(args: &Args) -> Result<Report> {
         args.alg,
         fmt_duration(args.duration),
         fmt_duration(args.warmup),
-        match args.client_threads {
-            0 => "a current-thread tokio runtime".to_owned(),
-            n => format!("a multi-thread tokio runtime with {n} workers"),
-        }
+        args.runtime()
     ));
+    if args.database_url.is_some() {
+        report.header.push(format!("database: {}", db.describe()));
+    }
     report.header.push(format!(
         "server {}; its directory {} ({})",
         launch.binary.display(),
@@ -291,6 +304,10 @@ async fn run(args: &Args) -> Result<Report> {
     }
     let server = server.ok_or_else(|| anyhow!("no server running"))?;
     let (addr, pid) = (server.addr, server.pid);
+    let targets = Targets {
+        servers: vec![pid],
+        db: pg,
+    };
     let mut sorted = restarts.clone();
     sorted.sort();
     let start_median = sorted[sorted.len() / 2];
@@ -309,7 +326,7 @@ async fn run(args: &Args) -> Result<Report> {
     let w = win();
     let none = Arc::new(Vec::new());
     let (recs, usage) = load(
-        pid,
+        &targets,
         w,
         (0..conc)
             .map(|i| workers::get_loop(addr, "/healthz", none.clone(), i, w))
@@ -326,7 +343,7 @@ async fn run(args: &Args) -> Result<Report> {
     });
     workers::create_user(addr, &creds).await?;
     let setup_conns = sessions_n.min(2);
-    let before = CpuSnapshot::take(pid)?;
+    let before = CpuSnapshot::take(&targets)?;
     let mut handles = Vec::new();
     for i in 0..setup_conns {
         let count = sessions_n / setup_conns + usize::from(i < sessions_n % setup_conns);
@@ -343,7 +360,7 @@ async fn run(args: &Args) -> Result<Report> {
         sessions.extend(s);
         setup_rec.merge(r);
     }
-    let setup_usage = before.usage_until_now(pid)?;
+    let setup_usage = before.usage_until_now(&targets)?;
     report.rows.push(Row::new(
         "setup: POST /v1/login, sequential per conn",
         setup_conns,
@@ -355,7 +372,7 @@ async fn run(args: &Args) -> Result<Report> {
     let w = win();
     let tokens = workers::bearers(&sessions)?;
     let (recs, usage) = load(
-        pid,
+        &targets,
         w,
         (0..conc)
             .map(|i| workers::get_loop(addr, "/v1/me", tokens.clone(), i, w))
@@ -375,7 +392,7 @@ async fn run(args: &Args) -> Result<Report> {
     for (path, bearers) in [("/healthz", none.clone()), ("/v1/me", tokens.clone())] {
         let w = win();
         let (recs, usage) = load(
-            pid,
+            &targets,
             w,
             (0..conc)
                 .map(|i| workers::paced_get_loop(addr, path, bearers.clone(), i, per_conn, w))
@@ -396,7 +413,7 @@ async fn run(args: &Args) -> Result<Report> {
     // 5. Refresh rotation, one worker per session.
     let w = win();
     let (outcomes, usage) = load(
-        pid,
+        &targets,
         w,
         sessions
             .into_iter()
@@ -417,6 +434,7 @@ async fn run(args: &Args) -> Result<Report> {
         &usage,
     );
     report.rows.push(refresh.clone());
+    report.summarize("refresh_", &refresh);
     if relogins > 0 {
         report.notes.push(format!(
             "refresh: {relogins} sessions died with a 401 and had to log in again"
@@ -448,7 +466,7 @@ async fn run(args: &Args) -> Result<Report> {
     };
     let probe_kind = format!("{probes} probes {probe_kind}");
     let w = win();
-    let (recs, usage) = load(pid, w, (0..probes).map(|i| probe(i, w)).collect()).await?;
+    let (recs, usage) = load(&targets, w, (0..probes).map(|i| probe(i, w)).collect()).await?;
     let me_low = Row::new(
         format!("GET /v1/me, {probe_kind}, no logins"),
         probes,
@@ -461,7 +479,7 @@ async fn run(args: &Args) -> Result<Report> {
     let w = win();
     let probe_handles: Vec<_> = (0..probes).map(|i| tokio::spawn(probe(i, w))).collect();
     let (login_recs, usage) = load(
-        pid,
+        &targets,
         w,
         (0..login_workers)
             .map(|_| workers::login_loop(addr, creds.clone(), w))

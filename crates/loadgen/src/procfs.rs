@@ -8,10 +8,89 @@ use anyhow::{anyhow, bail, Context, Result};
 /// User + system CPU time a process has used so far (all its threads, reaped children not
 /// included), from `/proc/PID/stat` fields 14 and 15, in clock ticks turned into time.
 pub fn cpu_time(pid: Pid) -> Result<Duration> {
-    let path = format!("/proc/{}/stat", pid.path());
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let ticks = parse_stat_ticks(&text).with_context(|| format!("parsing {path}"))?;
+    let stat = read_stat(&pid.path())?;
+    Ok(ticks_to_duration(stat.ticks, clock_ticks_per_second()))
+}
+
+/// CPU time PostgreSQL has spent for database `dbname` so far: the backends serving it,
+/// and the processes the whole cluster shares (the postmaster, checkpointer, background
+/// and WAL writers, …), all children of `postmaster`. Backends of other databases (other
+/// users of a shared server) are left out, and so are processes that have exited, so a
+/// window measured this way must keep its connections open from start to end.
+pub fn postgres_cpu(postmaster: u32, dbname: &str) -> Result<Duration> {
+    let mut ticks = read_stat(&postmaster.to_string())?.ticks;
+    for (pid, stat) in all_processes() {
+        if stat.ppid != postmaster {
+            continue;
+        }
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let title = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if postgres_process_counts(&title, dbname) {
+            ticks += stat.ticks;
+        }
+    }
     Ok(ticks_to_duration(ticks, clock_ticks_per_second()))
+}
+
+/// Whether a postmaster child, by its process title, works for `dbname` or for the whole
+/// cluster. Titles: `postgres: [CLUSTER: ]USER DB HOST(PORT) STATE` for a backend
+/// (`[local]` on a Unix socket), `postgres: [CLUSTER: ]autovacuum worker DB`, and
+/// `postgres: [CLUSTER: ]walwriter` and the like for shared processes.
+fn postgres_process_counts(title: &str, dbname: &str) -> bool {
+    let Some(rest) = title.trim().strip_prefix("postgres: ") else {
+        return false;
+    };
+    let mut words: Vec<&str> = rest.split_ascii_whitespace().collect();
+    if words.first().is_some_and(|w| w.ends_with(':')) {
+        words.remove(0); // cluster_name
+    }
+    match words[..] {
+        ["autovacuum", "worker", db, ..] => db == dbname,
+        [_user, db, host, ..] if host.ends_with(')') || host == "[local]" => db == dbname,
+        _ => true,
+    }
+}
+
+/// The PostgreSQL postmaster of this machine: the one process named `postgres` whose parent
+/// is not. `None` when there is none, or several clusters.
+pub fn find_postmaster() -> Option<u32> {
+    let procs = all_processes();
+    let comm_of = |pid: u32| {
+        procs
+            .iter()
+            .find(|(p, _)| *p == pid)
+            .map(|(_, s)| s.comm.as_str())
+    };
+    let mut roots = procs
+        .iter()
+        .filter(|(_, s)| s.comm == "postgres" && comm_of(s.ppid) != Some("postgres"))
+        .map(|(pid, _)| *pid);
+    match (roots.next(), roots.next()) {
+        (Some(pid), None) => Some(pid),
+        _ => None,
+    }
+}
+
+/// Every process we can read, with its stat line; processes that exit while we scan are
+/// skipped.
+fn all_processes() -> Vec<(u32, Stat)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let name = e.ok()?.file_name();
+        let pid: u32 = name.to_str()?.parse().ok()?;
+        Some((pid, read_stat(&pid.to_string()).ok()?))
+    })
+    .collect()
+}
+
+fn read_stat(pid: &str) -> Result<Stat> {
+    let path = format!("/proc/{pid}/stat");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_stat(&text).with_context(|| format!("parsing {path}"))
 }
 
 /// `VmHWM` (peak resident set) and `VmRSS` (current) from `/proc/PID/status`, in KiB.
@@ -108,15 +187,28 @@ fn ticks_to_duration(ticks: u64, hz: u64) -> Duration {
     Duration::from_secs(ticks / hz) + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz)
 }
 
-/// utime + stime in clock ticks. The command name (field 2) is in parentheses and may hold
-/// spaces or parentheses itself, so fields are counted from the last `)`.
-fn parse_stat_ticks(text: &str) -> Result<u64> {
-    let after = text
-        .rfind(')')
-        .map(|i| &text[i + 1..])
-        .ok_or_else(|| anyhow!("no `)` after the command name"))?;
-    // After the name: field 3 (state) is index 0, so utime (14) is index 11, stime (15) is 12.
-    let fields: Vec<&str> = after.split_ascii_whitespace().collect();
+/// The fields of `/proc/PID/stat` we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stat {
+    comm: String,
+    ppid: u32,
+    /// utime + stime, clock ticks.
+    ticks: u64,
+    /// cutime + cstime: the reaped children's, clock ticks.
+    child_ticks: u64,
+}
+
+/// The command name (field 2) is in parentheses and may hold spaces or parentheses itself,
+/// so the other fields are counted from the last `)`.
+fn parse_stat(text: &str) -> Result<Stat> {
+    let (open, close) = text
+        .find('(')
+        .zip(text.rfind(')'))
+        .filter(|(o, c)| o < c)
+        .ok_or_else(|| anyhow!("no `(command name)`"))?;
+    // After the name: field 3 (state) is index 0, so ppid (4) is index 1, utime (14) 11,
+    // stime (15) 12, cutime (16) 13 and cstime (17) 14.
+    let fields: Vec<&str> = text[close + 1..].split_ascii_whitespace().collect();
     let field = |i: usize| -> Result<u64> {
         fields
             .get(i)
@@ -124,7 +216,12 @@ fn parse_stat_ticks(text: &str) -> Result<u64> {
             .parse::<u64>()
             .with_context(|| format!("field {}", i + 3))
     };
-    Ok(field(11)? + field(12)?)
+    Ok(Stat {
+        comm: text[open + 1..close].to_owned(),
+        ppid: u32::try_from(field(1)?)?,
+        ticks: field(11)? + field(12)?,
+        child_ticks: field(13)? + field(14)?,
+    })
 }
 
 fn parse_status(text: &str) -> Result<Memory> {
@@ -154,9 +251,40 @@ mod tests {
     #[test]
     fn stat_fields_counted_from_the_last_parenthesis() {
         let line = "4242 (tes sera) (x)) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
-                    250 75 0 0 20 0 3 0 100 12345678 900 18446744073709551615";
-        assert_eq!(parse_stat_ticks(line).ok(), Some(325));
-        assert!(parse_stat_ticks("4242 (short) S 1").is_err());
+                    250 75 30 12 20 0 3 0 100 12345678 900 18446744073709551615";
+        assert_eq!(
+            parse_stat(line).ok(),
+            Some(Stat {
+                comm: "tes sera) (x)".to_owned(),
+                ppid: 1,
+                ticks: 325,
+                child_ticks: 42,
+            })
+        );
+        assert!(parse_stat("4242 (short) S 1").is_err());
+    }
+
+    #[test]
+    fn postgres_processes_by_title() {
+        let ours = "tessera_x";
+        for (title, counts) in [
+            (
+                "postgres: 15/main: postgres tessera_x 127.0.0.1(5432) idle",
+                true,
+            ),
+            (
+                "postgres: 15/main: postgres tessera_y 127.0.0.1(5433) UPDATE",
+                false,
+            ),
+            ("postgres: alice tessera_x [local] idle", true),
+            ("postgres: 15/main: walwriter ", true),
+            ("postgres: checkpointer", true),
+            ("postgres: 15/main: autovacuum worker tessera_y", false),
+            ("postgres: 15/main: autovacuum worker tessera_x", true),
+            ("/usr/lib/postgresql/15/bin/postgres -D /var/lib/x", false),
+        ] {
+            assert_eq!(postgres_process_counts(title, ours), counts, "{title}");
+        }
     }
 
     #[test]

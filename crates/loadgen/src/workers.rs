@@ -266,6 +266,9 @@ pub struct RefreshOutcome {
     pub record: Record,
     /// The session as it stands after the last successful rotation.
     pub session: Session,
+    /// Successful rotations over the whole phase, warm-up and stragglers included (what
+    /// the database saw).
+    pub rotations: u64,
     /// Logins needed because the session's refresh token stopped working (should be 0).
     pub relogins: u64,
     /// Bodies of answers that mention "locked" (SQLite's `database is locked`).
@@ -285,11 +288,13 @@ pub async fn refresh_loop(
     let reqs = Requests::new(addr)?;
     let mut out_rec = Record::default();
     let mut relogins = 0;
+    let mut rotations = 0;
     let mut locked_bodies = Vec::new();
     let Some(mut conn) = connect_in(addr, win, &mut out_rec).await else {
         return Ok(RefreshOutcome {
             record: out_rec,
             session,
+            rotations,
             relogins,
             locked_bodies,
         });
@@ -310,6 +315,7 @@ pub async fn refresh_loop(
                 }
                 if status.is_success() {
                     session = Session::from_body(&answer)?;
+                    rotations += 1;
                 } else {
                     // Errors count even outside the window: the bar is "zero errors".
                     if !counted {
@@ -341,6 +347,7 @@ pub async fn refresh_loop(
     Ok(RefreshOutcome {
         record: out_rec,
         session,
+        rotations,
         relogins,
         locked_bodies,
     })
