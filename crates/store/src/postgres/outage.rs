@@ -281,7 +281,10 @@ mod tests {
     fn connections_idle_since_before_a_suspected_outage_are_suspect() {
         let o = latch();
         std::thread::sleep(Duration::from_millis(20));
-        assert!(!o.suspect_idle_for(Duration::from_millis(10)), "no trouble yet");
+        assert!(
+            !o.suspect_idle_for(Duration::from_millis(10)),
+            "no trouble yet"
+        );
         o.suspected_at.store(o.now(), Relaxed);
         std::thread::sleep(Duration::from_millis(20));
         // Idle since before the trouble: ping it. Used since: fine.
