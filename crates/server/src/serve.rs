@@ -192,6 +192,11 @@ pub fn spawn_background(auth: Arc<Auth>) -> Vec<JoinHandle<()>> {
                             );
                         }
                     }
+                    // The database being down is reported by /readyz and by the requests
+                    // that fail; keys keep working from memory meanwhile.
+                    Err(KeyRingError::Store(StoreError::Unavailable(e))) => {
+                        tracing::debug!(error = %e, "signing-key maintenance: database unavailable");
+                    }
                     Err(e) => tracing::warn!(error = %e, "signing-key maintenance failed"),
                 }
             }
