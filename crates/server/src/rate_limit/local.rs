@@ -146,6 +146,16 @@ impl LocalLimiter {
         Ok(())
     }
 
+    /// Takes back one count of `key`'s live window (never below zero).
+    pub(super) fn refund(&self, bucket: Bucket, key: &str) {
+        let now = self.clock.now();
+        if let Some(w) = self.table(bucket).windows.get_mut(key) {
+            if now - w.start < WINDOW {
+                w.count = w.count.saturating_sub(1);
+            }
+        }
+    }
+
     pub(super) fn reset(&self, bucket: Bucket, key: &str) {
         self.table(bucket).windows.remove(key);
     }
@@ -197,6 +207,21 @@ mod tests {
         );
         l.reset(Bucket::LoginUser, "bob");
         assert_eq!(l.check(Bucket::LoginUser, "bob"), Ok(()));
+    }
+
+    #[test]
+    fn refund_takes_back_one_count_never_below_zero() {
+        let clock = ManualClock::new(1_000);
+        let l = limiter(&clock);
+        l.refund(Bucket::Signup, "ip"); // nothing counted: nothing to take back
+        for _ in 0..3 {
+            assert_eq!(l.acquire(Bucket::Signup, "ip"), Ok(()));
+        }
+        assert!(l.check(Bucket::Signup, "ip").is_err());
+        l.refund(Bucket::Signup, "ip");
+        assert_eq!(l.check(Bucket::Signup, "ip"), Ok(()));
+        assert_eq!(l.acquire(Bucket::Signup, "ip"), Ok(()));
+        assert!(l.acquire(Bucket::Signup, "ip").is_err());
     }
 
     #[test]

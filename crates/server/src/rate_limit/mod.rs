@@ -119,6 +119,15 @@ impl RateLimiter {
         }
     }
 
+    /// Takes back one event counted by [`acquire`](Self::acquire) (an attempt that turned
+    /// out not to be a failure).
+    pub async fn refund(&self, bucket: Bucket, key: &str) {
+        match self {
+            RateLimiter::Local(l) => l.refund(bucket, key),
+            RateLimiter::Redis(r) => r.refund(bucket, key).await,
+        }
+    }
+
     /// Forgets `key` (a successful login clears the username's failures).
     pub async fn reset(&self, bucket: Bucket, key: &str) {
         match self {

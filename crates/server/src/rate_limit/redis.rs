@@ -26,13 +26,18 @@ const WARN_EVERY: Duration = Duration::from_secs(30);
 /// Longest wait for the first connection at start (in the background).
 const FIRST_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One decision, atomically. `KEYS[1]` is the counter; `ARGV` = mode (`check`, `hit` or
-/// `acquire`), the limit, the window in milliseconds. `check` only reads; `hit` always
-/// counts; `acquire` counts only when under the limit. The first count of a window sets
+/// One decision, atomically. `KEYS[1]` is the counter; `ARGV` = mode (`check`, `hit`,
+/// `acquire` or `refund`), the limit, the window in milliseconds. `check` only reads; `hit`
+/// always counts; `acquire` counts only when under the limit; `refund` takes one count back
+/// (never below zero, never creating the key). The first count of a window sets
 /// its expiry (PEXPIRE), so the window is anchored at the key's first event. Returns
 /// `{allowed (1|0, before counting), count, remaining TTL in ms}`.
 const SCRIPT: &str = r"
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[1] == 'refund' then
+  if count > 0 then count = redis.call('DECR', KEYS[1]) end
+  return {1, count, redis.call('PTTL', KEYS[1])}
+end
 local allowed = 0
 if count < tonumber(ARGV[2]) then allowed = 1 end
 if ARGV[1] == 'hit' or (ARGV[1] == 'acquire' and allowed == 1) then
@@ -91,6 +96,7 @@ enum Mode {
     Check,
     Hit,
     Acquire,
+    Refund,
 }
 
 impl Mode {
@@ -99,6 +105,7 @@ impl Mode {
             Mode::Check => "check",
             Mode::Hit => "hit",
             Mode::Acquire => "acquire",
+            Mode::Refund => "refund",
         }
     }
 }
@@ -241,7 +248,7 @@ impl RedisLimiter {
                 Ok(Ok((allowed, _count, ttl_ms))) => {
                     self.succeeded();
                     return match (mode, allowed) {
-                        (Mode::Hit, _) | (_, 1) => Ok(()),
+                        (Mode::Hit | Mode::Refund, _) | (_, 1) => Ok(()),
                         _ => Err(RetryAfter(retry_after(ttl_ms))),
                     };
                 }
@@ -256,6 +263,10 @@ impl RedisLimiter {
                 Ok(())
             }
             Mode::Acquire => self.local.acquire(bucket, identity),
+            Mode::Refund => {
+                self.local.refund(bucket, identity);
+                Ok(())
+            }
         }
     }
 
@@ -269,6 +280,10 @@ impl RedisLimiter {
 
     pub(super) async fn acquire(&self, bucket: Bucket, identity: &str) -> Result<(), RetryAfter> {
         self.run(Mode::Acquire, bucket, identity).await
+    }
+
+    pub(super) async fn refund(&self, bucket: Bucket, identity: &str) {
+        let _ = self.run(Mode::Refund, bucket, identity).await;
     }
 
     /// Forgets `identity` in Redis and in the fallback counters.

@@ -45,11 +45,18 @@ pub async fn login(
     let limiter = state.limiter();
     let ip = client.ip_key().to_owned();
     let user_key = username_limit_key(&req.username);
-    // The username's attempt is counted before hashing (and the count cleared by a
-    // success), so concurrent guesses cannot all pass the check before any is counted; the
-    // IP's failures are counted after (a success must not use up a shared address's quota).
-    let limited = match limiter.check(Bucket::LoginIp, &ip).await {
-        Ok(()) => limiter.acquire(Bucket::LoginUser, &user_key).await,
+    // Every attempt is counted before hashing, so concurrent guesses cannot all pass the
+    // check before any is counted; an attempt that turns out not to be a failure is taken
+    // back (a success clears the username's count and refunds the IP's, so logins from a
+    // shared address do not use up its quota).
+    let limited = match limiter.acquire(Bucket::LoginIp, &ip).await {
+        Ok(()) => match limiter.acquire(Bucket::LoginUser, &user_key).await {
+            Ok(()) => Ok(()),
+            Err(r) => {
+                limiter.refund(Bucket::LoginIp, &ip).await;
+                Err(r)
+            }
+        },
         Err(r) => Err(r),
     };
     if let Err(RetryAfter(secs)) = limited {
@@ -65,16 +72,19 @@ pub async fn login(
     {
         Ok(issued) => {
             limiter.reset(Bucket::LoginUser, &user_key).await;
+            limiter.refund(Bucket::LoginIp, &ip).await;
             metrics.login(LoginResult::Success);
             tracing::info!(user_id = %issued.user_id, session_id = %issued.session_id, "login");
             Ok(token_response(&state, &issued, by_cookie))
         }
         Err(e) => {
             if e == LoginError::InvalidCredentials {
-                limiter.hit(Bucket::LoginIp, &ip).await;
                 metrics.login(LoginResult::InvalidCredentials);
                 tracing::info!(ip = %ip, "login failed: invalid credentials");
             } else {
+                // Not a failed guess (the database was down, say): take the counts back.
+                limiter.refund(Bucket::LoginIp, &ip).await;
+                limiter.refund(Bucket::LoginUser, &user_key).await;
                 metrics.login(LoginResult::Error);
             }
             Err(e.into())

@@ -204,3 +204,57 @@ async fn concurrent_guesses_cannot_outrun_the_username_limit() {
         .count();
     assert_eq!((checked, limited), (3, 9), "{statuses:?}");
 }
+
+/// The same from one IP over many usernames: the IP's limit (3 × the username limit) holds
+/// however many guesses arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_cannot_outrun_the_ip_limit() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "3")
+        .start()
+        .await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let (http, url) = (app.http.clone(), app.url("/v1/login"));
+        guesses.spawn(async move {
+            let body = json!({"username": format!("nobody{i}"), "password": "wrong password"});
+            http.post(url).json(&body).send().await.unwrap().status()
+        });
+    }
+    let statuses = guesses.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(checked, 9, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+}
+
+/// Successful logins are not failures: many from one address never reach its limit.
+#[tokio::test]
+async fn successful_logins_do_not_use_up_the_ip_limit() {
+    let app = TestApp::setup()
+        .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "1")
+        .start()
+        .await;
+    app.signup("erin").await;
+    for _ in 0..10 {
+        assert_eq!(
+            login_status(&app, "erin", PASSWORD).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Failures still count: the IP limit is 3.
+    for i in 0..3 {
+        let res = login_status(&app, &format!("nobody{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_error(
+        login_status(&app, "erin", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}

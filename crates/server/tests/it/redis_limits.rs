@@ -170,3 +170,25 @@ fn a_redis_url_of_another_scheme_is_refused_naming_the_key() {
         assert!(e.contains("redis.url"), "{e}");
     }
 }
+
+/// In Redis too, a successful login takes its count back from the IP: replicas logging a
+/// user in over and over never reach the address's limit, while failures still do.
+#[tokio::test]
+async fn successful_logins_are_refunded_in_redis() {
+    let Some((a, b)) = replicas("refunds", "1").await else {
+        return;
+    };
+    for i in 0..8 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(login(app, "alice", PASSWORD).await.status(), StatusCode::OK);
+    }
+    // The IP limit is 3 failures, counted across both.
+    for (i, app) in [&a, &b, &a].into_iter().enumerate() {
+        let res = login(app, &format!("nobody{i}"), "wrong password").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login(&b, "alice", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
