@@ -304,6 +304,20 @@ impl Config {
                     }
                     None => None,
                 },
+                key_prefix: match raw.redis.key_prefix {
+                    Some(p)
+                        if p.is_empty()
+                            || p.len() > 64
+                            || p.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                    {
+                        return Err(b.invalid(
+                            "redis.key_prefix",
+                            "must be 1 to 64 characters without spaces or control characters",
+                        ))
+                    }
+                    Some(p) => p,
+                    None => crate::rate_limit::REDIS_PREFIX.to_owned(),
+                },
             },
             keys: KeysConfig {
                 rotation_period: b.positive(

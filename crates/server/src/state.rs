@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::cookie::RefreshCookie;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::rate_limit::{RateLimiter, REDIS_PREFIX};
+use crate::rate_limit::RateLimiter;
 use crate::serve::StartError;
 
 /// Shared application state; cheap to clone.
@@ -58,8 +58,10 @@ impl AppState {
         ))
         .unwrap_or(HeaderValue::from_static("public, max-age=300"));
         let limiter = match &config.redis.url {
-            Some(url) => RateLimiter::with_redis(url, REDIS_PREFIX, &config.rate_limit, clock)
-                .map_err(|e| StartError::Redis(e.0))?,
+            Some(url) => {
+                RateLimiter::with_redis(url, &config.redis.key_prefix, &config.rate_limit, clock)
+                    .map_err(|e| StartError::Redis(e.0))?
+            }
             None => RateLimiter::local(&config.rate_limit, clock),
         };
         Ok(AppState(Arc::new(Inner {

@@ -126,6 +126,8 @@ sections! {
     redis: RawRedis {
         /// Unset.
         url: String,
+        /// `tessera:rl`.
+        key_prefix: String,
     }
     keys: RawKeys {
         /// `30d`.

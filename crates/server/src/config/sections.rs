@@ -176,6 +176,9 @@ pub struct RedisConfig {
     /// Rate limits counted in Redis, shared across replicas (unset: per process). Checked
     /// at load (`redis://`, `redis+unix://` or `unix://`); connected lazily.
     pub url: Option<String>,
+    /// Prefix of the limiter's keys in Redis: deployments sharing one Redis need
+    /// different prefixes (replicas of one deployment, the same).
+    pub key_prefix: String,
 }
 
 /// `[keys]`.

@@ -20,7 +20,7 @@ pub use self::local::LocalLimiter;
 pub(crate) use self::redis::validate_url as validate_redis_url;
 pub use self::redis::{RedisLimiter, RedisUrlError};
 
-/// Prefix of every Redis key of the limiter.
+/// Default prefix of the limiter's Redis keys (`redis.key_prefix`).
 pub const REDIS_PREFIX: &str = "tessera:rl";
 
 /// Length of every window, seconds.

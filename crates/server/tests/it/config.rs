@@ -48,6 +48,7 @@ fn defaults_are_the_spec_table() {
     assert_eq!(c.rate_limit.signup_per_minute, 10);
     assert_eq!(c.rate_limit.refresh_per_minute, 600);
     assert_eq!(c.redis.url, None);
+    assert_eq!(c.redis.key_prefix, "tessera:rl");
     assert_eq!(c.keys.rotation_period, Duration::from_secs(30 * 86_400));
     assert_eq!(c.keys.jwks_max_age, Duration::from_secs(300));
     assert_eq!(c.keys.master_key_file.to_str(), Some("tessera.master.key"));
@@ -194,6 +195,8 @@ fn an_invalid_value_stops_start_up_naming_the_key_and_its_source() {
         ("TESSERA_DATABASE__URL", "mysql://x", "database.url"),
         ("TESSERA_LOG__FORMAT", "xml", "log.format"),
         ("TESSERA_KEYS__JWKS_MAX_AGE", "5", "keys.jwks_max_age"),
+        ("TESSERA_REDIS__KEY_PREFIX", "", "redis.key_prefix"),
+        ("TESSERA_REDIS__KEY_PREFIX", "two words", "redis.key_prefix"),
     ] {
         let m = message(Config::load(None, env(&[(var, value)])).unwrap_err());
         assert!(m.contains(key) && m.contains(var), "{var}={value}: {m}");
@@ -206,6 +209,7 @@ fn extras_are_accepted() {
         None,
         env(&[
             ("TESSERA_REDIS__URL", "redis://cache:6379"),
+            ("TESSERA_REDIS__KEY_PREFIX", "staging:rl"),
             ("TESSERA_KEYS__ROTATION_PERIOD", "7d"),
             ("TESSERA_KEYS__MASTER_KEY_FILE", "/etc/tessera/master.key"),
             ("TESSERA_DATABASE__SYNCHRONOUS", "full"),
@@ -216,6 +220,7 @@ fn extras_are_accepted() {
     )
     .unwrap();
     assert_eq!(c.redis.url.as_deref(), Some("redis://cache:6379"));
+    assert_eq!(c.redis.key_prefix, "staging:rl");
     assert_eq!(c.keys.rotation_period, Duration::from_secs(7 * 86_400));
     assert_eq!(c.tokens.algorithm.as_str(), "EdDSA");
 }

@@ -192,3 +192,41 @@ async fn successful_logins_are_refunded_in_redis() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// `redis.key_prefix` separates deployments that share one Redis: the same prefix shares
+/// counts, another prefix does not.
+#[tokio::test]
+async fn deployments_with_different_key_prefixes_do_not_share_counts() {
+    let Some(url) = redis_url("key_prefix").await else {
+        return;
+    };
+    let (mine, theirs) = (unique_prefix("key_prefix_a"), unique_prefix("key_prefix_b"));
+    let start = |prefix: String| {
+        let url = url.clone();
+        async move {
+            let app = TestApp::setup()
+                .env("TESSERA_REDIS__URL", &url)
+                .env("TESSERA_REDIS__KEY_PREFIX", &prefix)
+                .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "1")
+                .start()
+                .await;
+            app.signup("alice").await;
+            app
+        }
+    };
+    let a = start(mine.clone()).await;
+    let same = start(mine).await;
+    let other = start(theirs).await;
+    assert_eq!(
+        login(&a, "alice", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&same, "alice", "wrong password").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login(&other, "alice", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
