@@ -426,7 +426,7 @@ mod tests {
         );
         assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
-        assert_eq!(KEYS.len(), 33);
+        assert_eq!(KEYS.len(), 34);
     }
 
     #[test]
