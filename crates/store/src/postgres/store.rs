@@ -115,6 +115,24 @@ const PURGE_BATCH: i64 = 500;
 /// How often `rotate_refresh` tries again when its two statements disagree (see there).
 const ROTATE_ATTEMPTS: usize = 3;
 
+/// The `INSERT` of a signing key, bound.
+fn insert_key(
+    key: &StoredKey,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(concat!(
+        "INSERT INTO signing_keys (",
+        key_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.public_jwk)
+    .bind(&key.private_sealed)
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .bind(key.retired_at)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -392,22 +410,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        self.run(|db| {
-            sqlx::query(concat!(
-                "INSERT INTO signing_keys (",
-                key_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ))
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.public_jwk)
-            .bind(&key.private_sealed)
-            .bind(key.created_at)
-            .bind(key.activates_at)
-            .bind(key.retired_at)
-            .execute(db)
-        })
-        .await?;
+        self.run(|db| insert_key(key).execute(db)).await?;
         Ok(())
     }
 
@@ -449,20 +452,7 @@ impl Store for PostgresStore {
                 .bind(key.activates_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(concat!(
-                "INSERT INTO signing_keys (",
-                key_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ))
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.public_jwk)
-            .bind(&key.private_sealed)
-            .bind(key.created_at)
-            .bind(key.activates_at)
-            .bind(key.retired_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_key(key).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -71,6 +71,24 @@ const PURGE_BATCH_SQL: &str = "DELETE FROM sessions WHERE rowid IN (\
 /// Sessions deleted per statement by `purge`.
 const PURGE_BATCH: i64 = 500;
 
+/// The `INSERT` of a signing key, bound.
+fn insert_key(
+    key: &StoredKey,
+) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    sqlx::query(concat!(
+        "INSERT INTO signing_keys (",
+        key_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.public_jwk)
+    .bind(&key.private_sealed)
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .bind(key.retired_at)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -399,21 +417,10 @@ impl Store for SqliteStore {
     }
 
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        ))
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.public_jwk)
-        .bind(&key.private_sealed)
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
+        insert_key(key)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -454,21 +461,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query(concat!(
-            "INSERT INTO signing_keys (",
-            key_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        ))
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.public_jwk)
-        .bind(&key.private_sealed)
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_key(key).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
