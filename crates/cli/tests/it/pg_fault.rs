@@ -47,13 +47,12 @@
 //! at the client match one for one.
 //!
 //! The test makes `tessera_test_fault_<pid>_<n>` on the PostgreSQL server at
-//! `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`], trust auth) with `psql`, and drops it
+//! `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`](crate::pg::PG_DEFAULT_URL), trust auth) with `psql`, and drops it
 //! at the end, panic or not. When that server is unreachable the test fails if `CI` is set,
 //! and otherwise passes without running after a note on stderr.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -61,11 +60,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::pg::{maintenance_url, psql, split_url, TestDb};
 use crate::serve::{agent, answer, Server, ADMIN_TOKEN, PASSWORD};
 use crate::Dir;
-
-/// The PostgreSQL server CI starts, through its maintenance database.
-const PG_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Sessions refreshing at once, one thread each.
 const SESSIONS: usize = 16;
@@ -86,36 +83,10 @@ const FAST_MAX: Duration = Duration::from_millis(2_000);
 /// Longest wait, after the restart, for `/readyz` and for every session to refresh again.
 const RECOVERY: Duration = Duration::from_secs(10);
 
-/// `psql -c SQL` on `url`; its output, or why it failed.
-fn psql(url: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            sql,
-        ])
-        .env("PGCONNECT_TIMEOUT", "3")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running psql: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-    }
-}
-
 /// The maintenance URL when its server answers; otherwise `None` after a note, or a panic
 /// when `CI` is set.
 fn postgres(test: &str) -> Option<String> {
-    let url = std::env::var("TESSERA_TEST_PG_URL").unwrap_or_else(|_| PG_DEFAULT_URL.to_owned());
+    let url = maintenance_url();
     let why = match psql(&url, "SELECT 1") {
         Ok(_) => return Some(url),
         Err(why) => why,
@@ -130,72 +101,6 @@ fn postgres(test: &str) -> Option<String> {
          fails instead)"
     );
     None
-}
-
-/// The parts of a `postgres://[userinfo@]host[:port][/db][?query]` URL: everything up to
-/// the host, the `host:port`, and the query (with its `?`, or empty).
-fn split_url(url: &str) -> (&str, String, &str) {
-    let (base, query) = url.find('?').map_or((url, ""), |i| url.split_at(i));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let end = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    let host_at = base[authority..end]
-        .rfind('@')
-        .map_or(authority, |i| authority + i + 1);
-    let host = &base[host_at..end];
-    let host_port = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    };
-    (&base[..host_at], host_port, query)
-}
-
-/// A database of the test's own, dropped on drop.
-struct TestDb {
-    maintenance: String,
-    name: String,
-}
-
-impl TestDb {
-    fn create(maintenance: &str) -> TestDb {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("tessera_test_fault_{}_{n}", std::process::id());
-        // A killed run of an earlier process with this pid may have left it.
-        psql(
-            maintenance,
-            &format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
-        )
-        .and_then(|_| psql(maintenance, &format!(r#"CREATE DATABASE "{name}""#)))
-        .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
-        TestDb {
-            maintenance: maintenance.to_owned(),
-            name,
-        }
-    }
-
-    /// Its URL on the server itself.
-    fn url(&self) -> String {
-        let (front, host_port, query) = split_url(&self.maintenance);
-        format!("{front}{host_port}/{}{query}", self.name)
-    }
-
-    /// Its URL through `relay`.
-    fn url_via(&self, relay: &Relay) -> String {
-        let (front, _, query) = split_url(&self.maintenance);
-        format!("{front}127.0.0.1:{}/{}{query}", relay.port, self.name)
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-        if let Err(e) = psql(&self.maintenance, &drop) {
-            let _ = writeln!(io::stderr(), "dropping {}: {e}", self.name);
-        }
-    }
 }
 
 /// A TCP relay on a loopback port of its own to `target`, that can be stopped (its port
@@ -565,13 +470,16 @@ fn postgres_stopping_under_load_answers_503_fast_and_recovers() {
     else {
         return;
     };
-    let db = TestDb::create(&maintenance);
+    let db = TestDb::create(&maintenance, "fault");
     let mut relay = Relay::start(split_url(&maintenance).1);
     let dir = Dir::new();
     let server = Server::start_with_env(
         &dir,
         &[
-            ("TESSERA_DATABASE__URL", &db.url_via(&relay)),
+            (
+                "TESSERA_DATABASE__URL",
+                &db.url_at(&format!("127.0.0.1:{}", relay.port)),
+            ),
             ("TESSERA_DATABASE__MAX_CONNECTIONS", "8"),
         ],
     );

@@ -15,7 +15,7 @@
 //! tests' clean-up drops what a killed run leaves behind: the name matches their
 //! `tessera_test_*`). The tests run one at a time (three servers each on a small machine).
 //!
-//! The PostgreSQL server is `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`], trust auth),
+//! The PostgreSQL server is `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`](crate::pg::PG_DEFAULT_URL), trust auth),
 //! reached with `psql`; Redis is at [`REDIS_ADDR`]. When either is unreachable the tests
 //! fail if `CI` is set, and otherwise pass without running after a note on stderr.
 //!
@@ -29,18 +29,15 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::pg::{maintenance_url, psql, TestDb};
 use crate::serve::{agent, answer, free_port, get_bearer, post_json, PASSWORD};
 use crate::{Dir, BIN};
-
-/// The PostgreSQL server CI starts, through its maintenance database.
-const PG_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Where Redis listens.
 const REDIS_ADDR: &str = "127.0.0.1:6379";
@@ -68,7 +65,7 @@ struct Backends {
 /// PostgreSQL and Redis when both answer; otherwise `None` after a note, or a panic when
 /// `CI` is set.
 fn backends(test: &str) -> Option<Backends> {
-    let pg = std::env::var("TESSERA_TEST_PG_URL").unwrap_or_else(|_| PG_DEFAULT_URL.to_owned());
+    let pg = maintenance_url();
     let problem = match (psql(&pg, "SELECT 1"), redis_ping()) {
         (Ok(_), Ok(())) => {
             return Some(Backends {
@@ -90,34 +87,6 @@ fn backends(test: &str) -> Option<Backends> {
     None
 }
 
-/// `psql -c SQL` on `url`; its output, or why it failed.
-fn psql(url: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            sql,
-        ])
-        .env("PGCONNECT_TIMEOUT", "3")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running psql: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        // psql's message spans lines; one line reads better in a note or a panic.
-        let message = String::from_utf8_lossy(&out.stderr);
-        Err(message.split_whitespace().collect::<Vec<_>>().join(" "))
-    }
-}
-
 /// `PING` answered by `+PONG` within a second.
 fn redis_ping() -> Result<(), String> {
     let addr: SocketAddr = REDIS_ADDR.parse().map_err(|e| format!("{e}"))?;
@@ -135,55 +104,6 @@ fn redis_ping() -> Result<(), String> {
             "PING answered {:?}",
             String::from_utf8_lossy(other)
         )),
-    }
-}
-
-/// `url` with its database replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    format!("{}/{name}{query}", &base[..path])
-}
-
-/// A database of one test's own, dropped on drop.
-struct TestDb {
-    maintenance: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    fn create(maintenance: &str) -> TestDb {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("tessera_test_replicas_{}_{n}", std::process::id());
-        // A killed run of an earlier process with this pid may have left it.
-        psql(
-            maintenance,
-            &format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#),
-        )
-        .and_then(|_| psql(maintenance, &format!(r#"CREATE DATABASE "{name}""#)))
-        .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
-        TestDb {
-            url: with_database(maintenance, &name),
-            maintenance: maintenance.to_owned(),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let drop = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
-        if let Err(e) = psql(&self.maintenance, &drop) {
-            let _ = writeln!(std::io::stderr(), "dropping {}: {e}", self.name);
-        }
     }
 }
 
@@ -300,14 +220,14 @@ impl Trio {
         // A test that panicked while holding the turn poisons it; the turn is still good.
         let turn = crate::heavy_turn();
         let dir = Dir::new();
-        let db = TestDb::create(&backends.pg);
+        let db = TestDb::create(&backends.pg, "replicas");
         // The master key of the trio: 32 random bytes, base64url (an HS256 secret is that).
         let master_key = dir.run(&["keys", "generate", "--alg", "HS256"]).json()["k"]
             .as_str()
             .unwrap()
             .to_owned();
         let mut env: Vec<(String, String)> = [
-            ("TESSERA_DATABASE__URL", db.url.as_str()),
+            ("TESSERA_DATABASE__URL", db.url().as_str()),
             // Three processes per test, other tests' servers beside them: stay well under
             // PostgreSQL's 100 connections.
             ("TESSERA_DATABASE__MAX_CONNECTIONS", "8"),

@@ -128,12 +128,20 @@ impl Replica {
     }
 }
 
+/// A compact token's header.
+fn header(token: &str) -> Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(&tessera_jose::base64url::decode(header.as_bytes()).unwrap()).unwrap()
+}
+
 /// The `kid` in a compact token's header.
 fn kid_of(token: &str) -> String {
-    let header = token.split('.').next().unwrap();
-    let json = tessera_jose::base64url::decode(header.as_bytes()).unwrap();
-    let v: Value = serde_json::from_slice(&json).unwrap();
-    v["kid"].as_str().unwrap().to_owned()
+    header(token)["kid"].as_str().unwrap().to_owned()
+}
+
+/// The `alg` in a compact token's header.
+fn alg_of(token: &str) -> String {
+    header(token)["alg"].as_str().unwrap().to_owned()
 }
 
 /// What a resource server does: verify with the JWKS it fetched, at time `now`.
@@ -336,13 +344,6 @@ async fn changing_the_algorithm_rotates_with_prepublication() {
         .await
         .rotated
         .expect("algorithm change rotates");
-    let alg_of = |token: &str| {
-        let header = token.split('.').next().unwrap();
-        let v: Value =
-            serde_json::from_slice(&tessera_jose::base64url::decode(header.as_bytes()).unwrap())
-                .unwrap();
-        v["alg"].as_str().unwrap().to_owned()
-    };
     assert_eq!(alg_of(&ed.login("carol").await.access), "ES256");
     assert_eq!(ed.kids().await.len(), 2);
 

@@ -16,6 +16,22 @@ async fn login_status(app: &TestApp, user: &str, pw: &str) -> reqwest::Response 
     .unwrap()
 }
 
+/// Sends every `(username, password)` login at the same moment; the statuses.
+async fn logins_at_once(
+    app: &TestApp,
+    attempts: impl Iterator<Item = (String, String)>,
+) -> Vec<StatusCode> {
+    let mut logins = tokio::task::JoinSet::new();
+    for (username, password) in attempts {
+        let (http, url) = (app.http.clone(), app.url("/v1/login"));
+        logins.spawn(async move {
+            let body = json!({"username": username, "password": password});
+            http.post(url).json(&body).send().await.unwrap().status()
+        });
+    }
+    logins.join_all().await
+}
+
 #[tokio::test]
 async fn failed_logins_per_username_are_limited_until_the_window_passes() {
     let app = TestApp::setup()
@@ -185,15 +201,11 @@ async fn concurrent_guesses_cannot_outrun_the_username_limit() {
         .start()
         .await;
     app.signup("dave").await;
-    let mut guesses = tokio::task::JoinSet::new();
-    for i in 0..12 {
-        let (http, url) = (app.http.clone(), app.url("/v1/login"));
-        guesses.spawn(async move {
-            let body = json!({"username": "dave", "password": format!("wrong password {i}")});
-            http.post(url).json(&body).send().await.unwrap().status()
-        });
-    }
-    let statuses = guesses.join_all().await;
+    let statuses = logins_at_once(
+        &app,
+        (0..12).map(|i| ("dave".to_owned(), format!("wrong password {i}"))),
+    )
+    .await;
     let checked = statuses
         .iter()
         .filter(|s| **s == StatusCode::UNAUTHORIZED)
@@ -213,15 +225,11 @@ async fn concurrent_guesses_cannot_outrun_the_ip_limit() {
         .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "3")
         .start()
         .await;
-    let mut guesses = tokio::task::JoinSet::new();
-    for i in 0..30 {
-        let (http, url) = (app.http.clone(), app.url("/v1/login"));
-        guesses.spawn(async move {
-            let body = json!({"username": format!("nobody{i}"), "password": "wrong password"});
-            http.post(url).json(&body).send().await.unwrap().status()
-        });
-    }
-    let statuses = guesses.join_all().await;
+    let statuses = logins_at_once(
+        &app,
+        (0..30).map(|i| (format!("nobody{i}"), "wrong password".to_owned())),
+    )
+    .await;
     let checked = statuses
         .iter()
         .filter(|s| **s == StatusCode::UNAUTHORIZED)
