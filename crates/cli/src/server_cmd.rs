@@ -12,7 +12,7 @@ use tessera_jose::{base64url, random_bytes, SecretString};
 use tessera_server::{domain_settings, load_master_key, Config};
 use tessera_tokens::{
     create_user, key_phases, rotate_keys, Clock, KeyRing, KeyRingError, MasterKey, PasswordHasher,
-    PasswordParams, RevokeReason, SessionRecord, SignupError, Store, SystemClock,
+    PasswordParams, RevokeReason, SessionRecord, SignupError, Store, SystemClock, Username,
 };
 
 use crate::error::CliError;
@@ -119,6 +119,8 @@ pub fn users(cmd: UsersCommand, out: &mut impl Write) -> Result<(), CliError> {
             config,
         } => {
             let config = load_config(&config)?;
+            let username =
+                Username::parse(&username).map_err(|e| signup_error(SignupError::from(e)))?;
             let (password, generated) = if password_stdin {
                 (read_password()?, false)
             } else {
@@ -141,7 +143,7 @@ pub fn users(cmd: UsersCommand, out: &mut impl Write) -> Result<(), CliError> {
                 .await
                 .map_err(signup_error)
             })?;
-            let mut answer = json!({ "id": id, "username": username });
+            let mut answer = json!({ "id": id, "username": username.as_str() });
             if let Some(pw) = shown {
                 answer["password"] = pw.expose_secret().into();
             }

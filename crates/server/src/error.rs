@@ -4,6 +4,7 @@
 //! refresh cookie on every `login_required` answer).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
@@ -23,7 +24,14 @@ pub struct ApiError {
     bearer: bool,
     retry_after: Option<u64>,
     set_cookie: Option<HeaderValue>,
+    /// Why a 5xx happened, for the access log (never sent to the client).
+    cause: Option<Arc<str>>,
 }
+
+/// The cause of a 5xx answer, attached to the response for the access log
+/// (`crate::observe`), which is where failures are logged; never sent to the client.
+#[derive(Debug, Clone)]
+pub struct FailureCause(pub Arc<str>);
 
 impl ApiError {
     fn new(
@@ -39,6 +47,7 @@ impl ApiError {
             bearer: false,
             retry_after: None,
             set_cookie: None,
+            cause: None,
         }
     }
 
@@ -209,23 +218,28 @@ impl IntoResponse for ApiError {
         if let Some(c) = self.set_cookie {
             h.append(SET_COOKIE, c);
         }
+        if let Some(cause) = self.cause {
+            res.extensions_mut().insert(FailureCause(cause));
+        }
         res
     }
 }
 
 impl From<Failure> for ApiError {
     fn from(f: Failure) -> Self {
-        match f {
-            Failure::Unavailable => ApiError::unavailable(),
-            Failure::Internal => ApiError::internal(),
-        }
+        let mut e = match f {
+            Failure::Unavailable(_) => ApiError::unavailable(),
+            Failure::Internal(_) => ApiError::internal(),
+        };
+        e.cause = Some(Arc::from(f.cause()));
+        e
     }
 }
 
 impl From<SignupError> for ApiError {
     fn from(e: SignupError) -> Self {
         match e {
-            SignupError::InvalidUsername(why) => ApiError::invalid_request(why),
+            SignupError::InvalidUsername(why) => ApiError::invalid_request(why.to_string()),
             SignupError::PasswordTooLong => {
                 ApiError::invalid_request("password is longer than 1024 bytes")
             }

@@ -7,18 +7,25 @@
 
 mod access;
 mod clock;
+mod error;
 mod ids;
+mod issued;
 mod keyring;
 mod master;
 mod password;
 mod refresh;
 mod revocation;
 mod service;
+mod settings;
 mod store;
+mod username;
+mod users;
 
 pub use access::{AccessClaims, AccessError};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
-pub use ids::new_id;
+pub use error::{Failure, LoginError, RefreshError, SessionError, SignupError};
+pub use ids::{new_id, SessionId, UserId};
+pub use issued::{ClientInfo, Introspection, Issued};
 pub use keyring::{
     key_phases, rotate_keys, rotation_due, seal_key_record, KeyPhase, KeyRing, KeyRingConfig,
     KeyRingError, Maintenance,
@@ -27,12 +34,11 @@ pub use master::{MasterKey, MasterKeyError};
 pub use password::{PasswordError, PasswordHasher, PasswordParams};
 pub use refresh::{RefreshToken, REFRESH_TOKEN_LEN};
 pub use revocation::RevocationCache;
-pub use service::{
-    check_username, create_user, username_key, Auth, ClientInfo, Failure, Introspection, Issued,
-    LoginError, RefreshError, SessionError, Settings, SignupError, MAX_PASSWORD_BYTES,
-    MAX_USERNAME_CHARS,
-};
+pub use service::Auth;
+pub use settings::Settings;
 pub use store::{
     KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
     StoreError, StoredKey, TokenHash, UserRecord,
 };
+pub use username::{Username, UsernameError, MAX_USERNAME_CHARS};
+pub use users::{check_password, create_user, MAX_PASSWORD_BYTES};

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use tessera_tokens::UserId;
+
 use crate::error::ApiError;
 use crate::extract::{Admin, PathId};
 use crate::state::AppState;
@@ -14,6 +16,7 @@ pub async fn revoke_user(
     _admin: Admin,
     PathId(user_id): PathId,
 ) -> Result<StatusCode, ApiError> {
+    let user_id = UserId::new(user_id);
     let n = state.auth().admin_revoke_user(&user_id).await?;
     tracing::info!(user_id = %user_id, sessions = n, "admin revoked a user's sessions");
     Ok(StatusCode::NO_CONTENT)

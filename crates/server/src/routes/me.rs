@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use tessera_tokens::RevokeReason;
+use tessera_tokens::{RevokeReason, SessionId};
 
 use crate::error::ApiError;
 use crate::extract::{Bearer, PathId};
@@ -42,7 +42,7 @@ pub async fn sessions(
 ) -> Result<Response, ApiError> {
     let list = state
         .auth()
-        .sessions(&claims.sub)
+        .sessions(&claims.user_id())
         .await
         .map_err(|e| ApiError::from(e).bearer())?;
     let views: Vec<SessionView<'_>> = list
@@ -67,7 +67,11 @@ pub async fn revoke_session(
     Bearer(claims): Bearer,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    state.auth().revoke_own_session(&claims.sub, &id).await?;
+    let id = SessionId::new(id);
+    state
+        .auth()
+        .revoke_own_session(&claims.user_id(), &id)
+        .await?;
     tracing::info!(user_id = %claims.sub, session_id = %id, "session revoked by its user");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -79,7 +83,7 @@ pub async fn logout_all(
 ) -> Result<Response, ApiError> {
     let n = state
         .auth()
-        .revoke_user(&claims.sub, RevokeReason::User)
+        .revoke_user(&claims.user_id(), RevokeReason::User)
         .await?;
     tracing::info!(user_id = %claims.sub, sessions = n, "logged out everywhere");
     Ok(no_content_clearing_cookie(&state))

@@ -42,7 +42,7 @@ pub(crate) fn token_response(state: &AppState, issued: &Issued, by_cookie: bool)
         expires_in: issued.expires_in,
         refresh_token: (!by_cookie).then_some(secret),
         refresh_expires_in: issued.refresh_expires_in,
-        session_id: &issued.session_id,
+        session_id: issued.session_id.as_str(),
     };
     let mut res = (StatusCode::OK, Json(body)).into_response();
     let h = res.headers_mut();

@@ -21,8 +21,8 @@ fn outcome(e: &RefreshError) -> RefreshOutcome {
         RefreshError::Revoked => RefreshOutcome::Revoked,
         RefreshError::Reused => RefreshOutcome::Reused,
         RefreshError::Unknown => RefreshOutcome::Unknown,
-        RefreshError::Failure(Failure::Unavailable) => RefreshOutcome::Unavailable,
-        RefreshError::Failure(Failure::Internal) => RefreshOutcome::Error,
+        RefreshError::Failure(Failure::Unavailable(_)) => RefreshOutcome::Unavailable,
+        RefreshError::Failure(Failure::Internal(_)) => RefreshOutcome::Error,
     }
 }
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use tessera_jose::SecretString;
-use tessera_tokens::SignupError;
+use tessera_tokens::{SignupError, Username};
 
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
@@ -42,7 +42,14 @@ pub async fn signup(
         return Err(ApiError::rate_limited(secs));
     }
     let JsonBody(req) = body?;
-    match state.auth().signup(&req.username, req.password).await {
+    let username = match Username::parse(&req.username) {
+        Ok(name) => name,
+        Err(e) => {
+            metrics.signup(SignupResult::Rejected);
+            return Err(SignupError::from(e).into());
+        }
+    };
+    match state.auth().signup(&username, req.password).await {
         Ok(id) => {
             metrics.signup(SignupResult::Created);
             tracing::info!(user_id = %id, "user signed up");
