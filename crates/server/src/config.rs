@@ -17,9 +17,9 @@ mod sections;
 mod values;
 
 use raw::RawConfig;
-pub use raw::KEYS;
-pub use values::parse_duration;
+pub use raw::{DefaultValue, Key, KEYS};
 use values::{origin_of, parse_base_url, parse_origin};
+pub use values::{parse_duration, parse_redis_url};
 
 pub use sections::{
     CookieConfig, CorsConfig, DatabaseConfig, Delivery, KeysConfig, LogConfig, LogFormat,
@@ -140,7 +140,7 @@ impl Config {
                 Err(message) => {
                     let key = KEYS
                         .iter()
-                        .copied()
+                        .map(|k| k.name)
                         .find(|k| *k == format!("{section}.{key}"))
                         .unwrap_or("?");
                     return Err(ConfigError::Invalid {
@@ -154,10 +154,16 @@ impl Config {
         Config::build(raw, &origins)
     }
 
-    fn build(raw: RawConfig, origins: &Origins) -> Result<Config, ConfigError> {
+    fn build(mut raw: RawConfig, origins: &Origins) -> Result<Config, ConfigError> {
         let b = Builder { origins };
-        let bind_text = raw.server.bind.unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind: SocketAddr = bind_text
+        // Every key left unset takes its default from the one table (`raw::KEYS`).
+        raw.fill_defaults().map_err(|key| ConfigError::Invalid {
+            key,
+            origin: " (its default)".into(),
+            message: "the built-in default does not parse".into(),
+        })?;
+        let bind: SocketAddr = b
+            .take("server.bind", raw.server.bind)?
             .parse()
             .map_err(|_| b.invalid("server.bind", "expected an address such as 127.0.0.1:8080"))?;
         let public_url_given = raw.server.public_url.is_some();
@@ -169,11 +175,8 @@ impl Config {
         if issuer.is_empty() {
             return Err(b.invalid("tokens.issuer", "must not be empty"));
         }
-        let algorithm: Algorithm = raw
-            .tokens
-            .algorithm
-            .as_deref()
-            .unwrap_or("ES256")
+        let algorithm: Algorithm = b
+            .take("tokens.algorithm", raw.tokens.algorithm)?
             .parse()
             .map_err(|_| {
                 b.invalid(
@@ -181,11 +184,11 @@ impl Config {
                     "expected a JWS algorithm such as ES256, EdDSA, RS256",
                 )
             })?;
-        let audience = raw.tokens.audience.unwrap_or_else(|| "api".into());
+        let audience = b.take("tokens.audience", raw.tokens.audience)?;
         if audience.is_empty() {
             return Err(b.invalid("tokens.audience", "must not be empty"));
         }
-        let typ = raw.tokens.typ.unwrap_or_else(|| "at+jwt".into());
+        let typ = b.take("tokens.typ", raw.tokens.typ)?;
         let mut allowed_origins = vec![origin_of(&public_url)];
         if !public_url_given && bind.ip().is_loopback() {
             // Zero-config: the default public URL names the loopback address, but a newcomer
@@ -193,143 +196,121 @@ impl Config {
             // machine can reach a loopback listener, so its other name adds no attacker.
             allowed_origins.push(format!("http://localhost:{}", bind.port()));
         }
-        for o in raw.cors.allowed_origins.unwrap_or_default() {
+        for o in b.take("cors.allowed_origins", raw.cors.allowed_origins)? {
             let o = parse_origin(&o).map_err(|m| b.invalid("cors.allowed_origins", m))?;
             if !allowed_origins.contains(&o) {
                 allowed_origins.push(o);
             }
         }
-        let level = raw.log.level.unwrap_or_else(|| "info".into());
+        let level = b.take("log.level", raw.log.level)?;
         tracing_subscriber::EnvFilter::try_new(&level)
             .map_err(|e| b.invalid("log.level", format!("not a log filter: {e}")))?;
-        let master_key_file = raw
-            .keys
-            .master_key_file
-            .unwrap_or_else(|| "tessera.master.key".into());
+        let master_key_file = b.take("keys.master_key_file", raw.keys.master_key_file)?;
         if master_key_file.is_empty() {
             return Err(b.invalid("keys.master_key_file", "must not be empty"));
         }
-        let database_url = raw
-            .database
-            .url
-            .unwrap_or_else(|| "sqlite://tessera.db".into());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(b.invalid("database.url", "expected sqlite://PATH or postgres://…"));
-        }
-        let max_connections = match raw.database.max_connections.unwrap_or(16) {
-            0 => return Err(b.invalid("database.max_connections", "must be at least 1")),
-            n => n,
-        };
-        let min_connections = raw.database.min_connections.unwrap_or(0);
+        let database_url = b.take("database.url", raw.database.url)?;
+        tessera_store::Backend::of_url(&database_url)
+            .map_err(|_| b.invalid("database.url", "expected sqlite://PATH or postgres://…"))?;
+        let max_connections =
+            match b.take("database.max_connections", raw.database.max_connections)? {
+                0 => return Err(b.invalid("database.max_connections", "must be at least 1")),
+                n => n,
+            };
+        let min_connections = b.take("database.min_connections", raw.database.min_connections)?;
         if min_connections > max_connections {
             return Err(b.invalid(
                 "database.min_connections",
                 format!("must not exceed database.max_connections ({max_connections})"),
             ));
         }
+        let redis_url = match raw.redis.url {
+            Some(url) => {
+                parse_redis_url(&url).map_err(|m| b.invalid("redis.url", m))?;
+                Some(url)
+            }
+            None => None,
+        };
+        let key_prefix = b.take("redis.key_prefix", raw.redis.key_prefix)?;
+        if key_prefix.is_empty()
+            || key_prefix.len() > 64
+            || key_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(b.invalid(
+                "redis.key_prefix",
+                "must be 1 to 64 characters without spaces or control characters",
+            ));
+        }
         Ok(Config {
             server: ServerConfig {
                 bind,
                 public_url,
-                trust_forwarded_for: raw.server.trust_forwarded_for.unwrap_or(false),
+                trust_forwarded_for: b
+                    .take("server.trust_forwarded_for", raw.server.trust_forwarded_for)?,
             },
             database: DatabaseConfig {
                 url: database_url,
-                synchronous: b.choice(
-                    "database.synchronous",
-                    raw.database.synchronous,
-                    Synchronous::Normal,
-                )?,
+                synchronous: b.choice("database.synchronous", raw.database.synchronous)?,
                 max_connections,
                 min_connections,
-                acquire_timeout: b.positive(
-                    "database.acquire_timeout",
-                    raw.database.acquire_timeout,
-                    5,
-                )?,
-                statement_timeout: b.duration(
-                    "database.statement_timeout",
-                    raw.database.statement_timeout,
-                    5,
-                )?,
+                acquire_timeout: b
+                    .positive("database.acquire_timeout", raw.database.acquire_timeout)?,
+                statement_timeout: b
+                    .duration("database.statement_timeout", raw.database.statement_timeout)?,
             },
             tokens: TokensConfig {
                 algorithm,
                 issuer,
                 audience,
                 typ,
-                access_ttl: b.positive("tokens.access_ttl", raw.tokens.access_ttl, 15 * 60)?,
-                refresh_ttl: b.positive(
-                    "tokens.refresh_ttl",
-                    raw.tokens.refresh_ttl,
-                    14 * 86_400,
-                )?,
-                idle_timeout: b.positive(
-                    "tokens.idle_timeout",
-                    raw.tokens.idle_timeout,
-                    7 * 86_400,
-                )?,
-                reuse_grace: b.duration("tokens.reuse_grace", raw.tokens.reuse_grace, 10)?,
-                leeway: b.duration("tokens.leeway", raw.tokens.leeway, 60)?,
-                delivery: b.choice("tokens.delivery", raw.tokens.delivery, Delivery::Cookie)?,
+                access_ttl: b.positive("tokens.access_ttl", raw.tokens.access_ttl)?,
+                refresh_ttl: b.positive("tokens.refresh_ttl", raw.tokens.refresh_ttl)?,
+                idle_timeout: b.positive("tokens.idle_timeout", raw.tokens.idle_timeout)?,
+                reuse_grace: b.duration("tokens.reuse_grace", raw.tokens.reuse_grace)?,
+                leeway: b.duration("tokens.leeway", raw.tokens.leeway)?,
+                delivery: b.choice("tokens.delivery", raw.tokens.delivery)?,
             },
             cookie: CookieConfig {
-                same_site: b.choice("cookie.same_site", raw.cookie.same_site, SameSite::Strict)?,
-                secure: raw.cookie.secure.unwrap_or(true),
+                same_site: b.choice("cookie.same_site", raw.cookie.same_site)?,
+                secure: b.take("cookie.secure", raw.cookie.secure)?,
             },
             cors: CorsConfig { allowed_origins },
             signup: SignupConfig {
-                enabled: raw.signup.enabled.unwrap_or(true),
+                enabled: b.take("signup.enabled", raw.signup.enabled)?,
             },
             password: PasswordConfig {
-                min_length: match raw.password.min_length.unwrap_or(8) {
+                min_length: match b.take("password.min_length", raw.password.min_length)? {
                     0 => return Err(b.invalid("password.min_length", "must be at least 1")),
                     n => n as usize,
                 },
             },
             rate_limit: RateLimitConfig {
-                login_per_minute: raw.rate_limit.login_per_minute.unwrap_or(10),
-                signup_per_minute: raw.rate_limit.signup_per_minute.unwrap_or(10),
-                refresh_per_minute: raw.rate_limit.refresh_per_minute.unwrap_or(600),
+                login_per_minute: b.take(
+                    "rate_limit.login_per_minute",
+                    raw.rate_limit.login_per_minute,
+                )?,
+                signup_per_minute: b.take(
+                    "rate_limit.signup_per_minute",
+                    raw.rate_limit.signup_per_minute,
+                )?,
+                refresh_per_minute: b.take(
+                    "rate_limit.refresh_per_minute",
+                    raw.rate_limit.refresh_per_minute,
+                )?,
             },
             redis: RedisConfig {
-                url: match raw.redis.url {
-                    Some(url) => {
-                        crate::rate_limit::validate_redis_url(&url)
-                            .map_err(|e| b.invalid("redis.url", e.0))?;
-                        Some(url)
-                    }
-                    None => None,
-                },
-                key_prefix: match raw.redis.key_prefix {
-                    Some(p)
-                        if p.is_empty()
-                            || p.len() > 64
-                            || p.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-                    {
-                        return Err(b.invalid(
-                            "redis.key_prefix",
-                            "must be 1 to 64 characters without spaces or control characters",
-                        ))
-                    }
-                    Some(p) => p,
-                    None => crate::rate_limit::REDIS_PREFIX.to_owned(),
-                },
+                url: redis_url,
+                key_prefix,
             },
             keys: KeysConfig {
-                rotation_period: b.positive(
-                    "keys.rotation_period",
-                    raw.keys.rotation_period,
-                    30 * 86_400,
-                )?,
-                jwks_max_age: b.duration("keys.jwks_max_age", raw.keys.jwks_max_age, 5 * 60)?,
+                rotation_period: b.positive("keys.rotation_period", raw.keys.rotation_period)?,
+                jwks_max_age: b.duration("keys.jwks_max_age", raw.keys.jwks_max_age)?,
                 master_key_file: PathBuf::from(master_key_file),
             },
             log: LogConfig {
-                format: b.choice("log.format", raw.log.format, LogFormat::Text)?,
+                format: b.choice("log.format", raw.log.format)?,
                 level,
             },
         })
@@ -358,42 +339,26 @@ impl Builder<'_> {
         }
     }
 
-    fn duration(
-        &self,
-        key: &'static str,
-        v: Option<String>,
-        default_secs: u64,
-    ) -> Result<Duration, ConfigError> {
-        match v {
-            None => Ok(Duration::from_secs(default_secs)),
-            Some(text) => parse_duration(&text).map_err(|m| self.invalid(key, m)),
-        }
+    /// The value of a key that has a default (filled in by `fill_defaults`).
+    fn take<T>(&self, key: &'static str, v: Option<T>) -> Result<T, ConfigError> {
+        v.ok_or_else(|| self.invalid(key, "no value and no default"))
     }
 
-    fn positive(
-        &self,
-        key: &'static str,
-        v: Option<String>,
-        default_secs: u64,
-    ) -> Result<Duration, ConfigError> {
-        let d = self.duration(key, v, default_secs)?;
+    fn duration(&self, key: &'static str, v: Option<String>) -> Result<Duration, ConfigError> {
+        parse_duration(&self.take(key, v)?).map_err(|m| self.invalid(key, m))
+    }
+
+    fn positive(&self, key: &'static str, v: Option<String>) -> Result<Duration, ConfigError> {
+        let d = self.duration(key, v)?;
         if d.is_zero() {
             return Err(self.invalid(key, "must be longer than 0s"));
         }
         Ok(d)
     }
 
-    fn choice<T: Choice>(
-        &self,
-        key: &'static str,
-        v: Option<String>,
-        default: T,
-    ) -> Result<T, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(text) => T::parse(text.trim())
-                .ok_or_else(|| self.invalid(key, format!("expected {}", T::EXPECTED))),
-        }
+    fn choice<T: Choice>(&self, key: &'static str, v: Option<String>) -> Result<T, ConfigError> {
+        let text = self.take(key, v)?;
+        T::parse(text.trim()).ok_or_else(|| self.invalid(key, format!("expected {}", T::EXPECTED)))
     }
 }
 
@@ -427,6 +392,9 @@ mod tests {
         assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
         assert_eq!(KEYS.len(), 34);
+        // Every `Value` default parses (fill_defaults would refuse to start otherwise).
+        let mut raw = RawConfig::default();
+        assert_eq!(raw.fill_defaults(), Ok(()));
     }
 
     #[test]

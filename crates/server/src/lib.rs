@@ -24,6 +24,7 @@
 //! clock and serve [`app`] on an ephemeral port.
 
 mod app;
+mod background;
 pub mod config;
 mod cookie;
 mod csrf;
@@ -35,14 +36,17 @@ mod observe;
 pub mod rate_limit;
 mod routes;
 mod serve;
+mod startup;
 mod state;
 mod store_adapter;
 
 pub use app::{app, BODY_LIMIT};
+pub use background::spawn_background;
 pub use config::{Config, ConfigError};
 pub use cookie::{RefreshCookie, DEV_NAME as DEV_COOKIE_NAME, SECURE_NAME as COOKIE_NAME};
 pub use error::ApiError;
 pub use master_key::load_master_key;
-pub use serve::{init_logging, serve, spawn_background, StartError};
+pub use serve::{init_logging, serve};
+pub use startup::StartError;
 pub use state::{domain_settings, AppState};
 pub use store_adapter::connect as connect_store;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use tessera_tokens::MasterKey;
 
-use crate::serve::StartError;
+use crate::startup::StartError;
 
 /// Loads the master key from `env_value` (the value of `TESSERA_MASTER_KEY`) when set, else
 /// from `file`, creating the file (mode 0600) with a new random key when it does not exist.

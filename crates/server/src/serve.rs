@@ -4,63 +4,18 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tessera_jose::SecretString;
-use tessera_tokens::{Auth, KeyRingError, PasswordParams, Store, StoreError, SystemClock};
+use tessera_tokens::{PasswordParams, Store, SystemClock};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::app::app;
-use crate::config::{Config, ConfigError, DatabaseConfig, LogFormat};
+use crate::background::spawn_background;
+use crate::config::{Config, DatabaseConfig, LogFormat};
 use crate::master_key::load_master_key;
+use crate::startup::StartError;
 use crate::state::AppState;
-
-/// How often revocations made by other processes (CLI, replicas) are read.
-const REVOCATION_SYNC: Duration = Duration::from_secs(2);
-/// How often every replica reloads the signing keys, rotates them when due and deletes
-/// expired ones: the bound on how late a replica learns of a rotation.
-pub const KEY_MAINTENANCE: Duration = Duration::from_secs(5);
-/// How often expired sessions are purged.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
-/// How long expired or revoked sessions are kept before the purge deletes them, seconds.
-const PURGE_RETENTION: i64 = 3600;
-
-/// Why the server did not start (or stopped with an error).
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The configuration was refused.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The master key could not be read or created.
-    #[error("master key: {0}")]
-    MasterKey(String),
-    /// The database could not be opened or migrated.
-    #[error("database {url}: {source}")]
-    Store {
-        /// `database.url` (without credentials).
-        url: String,
-        /// Why.
-        source: StoreError,
-    },
-    /// `redis.url` could not be used.
-    #[error("redis.url: {0}")]
-    Redis(String),
-    /// The signing keys could not be loaded or created.
-    #[error("signing keys: {0}")]
-    Keys(#[source] KeyRingError),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// `server.bind`.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The server failed while running.
-    #[error("server error: {0}")]
-    Serve(std::io::Error),
-}
 
 /// Installs the global tracing subscriber from `log.level` and `log.format`, writing to
 /// stderr. Does nothing if one is already installed. The binary calls it; the server never
@@ -148,73 +103,6 @@ pub async fn serve(config: Config, admin_token: Option<SecretString>) -> Result<
     }
     tracing::info!("stopped");
     result
-}
-
-/// Revocation sync (every 2 s), signing-key upkeep (every 5 s) and the purge of expired
-/// sessions (hourly).
-pub fn spawn_background(auth: Arc<Auth>) -> Vec<JoinHandle<()>> {
-    let sync = {
-        let auth = Arc::clone(&auth);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REVOCATION_SYNC);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = auth.sync_revocations().await {
-                    tracing::debug!(error = %e, "revocation sync failed");
-                }
-            }
-        })
-    };
-    let keys = {
-        let auth = Arc::clone(&auth);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(KEY_MAINTENANCE);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match auth.maintain_keys().await {
-                    Ok(done) => {
-                        if let Some(kid) = &done.rotated {
-                            tracing::info!(
-                                kid = %kid,
-                                prepublish_s = auth.keys().config().prepublish,
-                                "rotated the signing key: the new key is published now and signs after the pre-publication delay"
-                            );
-                        }
-                        if done.deleted > 0 {
-                            tracing::info!(keys = done.deleted, "deleted expired signing keys");
-                        }
-                        if done.changed {
-                            tracing::info!(
-                                current_kid = auth.keys().current_kid().as_deref().unwrap_or(""),
-                                "signing keys reloaded"
-                            );
-                        }
-                    }
-                    // The database being down is reported by /readyz and by the requests
-                    // that fail; keys keep working from memory meanwhile.
-                    Err(KeyRingError::Store(StoreError::Unavailable(e))) => {
-                        tracing::debug!(error = %e, "signing-key maintenance: database unavailable");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "signing-key maintenance failed"),
-                }
-            }
-        })
-    };
-    let purge = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PURGE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match auth.purge(PURGE_RETENTION).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
-                Err(e) => tracing::warn!(error = %e, "purge failed"),
-            }
-        }
-    });
-    vec![sync, keys, purge]
 }
 
 async fn shutdown_signal() {

@@ -14,7 +14,7 @@ use crate::cookie::RefreshCookie;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
-use crate::serve::StartError;
+use crate::startup::StartError;
 
 /// Shared application state; cheap to clone.
 #[derive(Debug, Clone)]
@@ -185,7 +185,8 @@ pub fn domain_settings(config: &Config, password_params: PasswordParams) -> Sett
             .map_or(1, |n| n.get().saturating_sub(1).max(1)),
         // A new key is published for a JWKS max-age before it signs (clients' caches
         // know it), and for at least two maintenance periods (every replica knows it).
-        key_prepublish: secs(config.keys.jwks_max_age).max(2 * secs(crate::serve::KEY_MAINTENANCE)),
+        key_prepublish: secs(config.keys.jwks_max_age)
+            .max(2 * secs(crate::background::KEY_MAINTENANCE)),
         key_rotation_period: Some(secs(config.keys.rotation_period)),
     }
 }

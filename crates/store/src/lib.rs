@@ -31,27 +31,54 @@ pub mod sqlite;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
-/// Opens the database named by `url` with default options and migrates it.
-///
-/// `sqlite://PATH` opens (creating it if missing) the SQLite file at `PATH`;
-/// `postgres://…` and `postgresql://…` connect to PostgreSQL with [`PostgresOptions`]'
-/// defaults. Any other scheme is refused. Error messages name the scheme, never the rest of
-/// the URL (it may hold a password).
-pub async fn connect_any(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    match scheme(url) {
-        Some("sqlite") => Ok(Arc::new(
-            SqliteStore::connect(url, SqliteOptions::default()).await?,
-        )),
-        Some("postgres" | "postgresql") => Ok(Arc::new(
-            PostgresStore::connect(url, PostgresOptions::default()).await?,
-        )),
-        Some(other) => Err(StoreError::Other(format!(
-            "database url: unknown scheme `{other}`; expected sqlite://PATH or postgres://…"
-        ))),
-        None => Err(StoreError::Other(
-            "database url: expected sqlite://PATH or postgres://…".into(),
-        )),
+/// The database a URL names: the one place a `database.url` scheme is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH` (or `sqlite:PATH`).
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of `url`, or an error naming the scheme (never the rest of the URL: it
+    /// may hold a password).
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        match scheme(url) {
+            Some("sqlite") => Ok(Backend::Sqlite),
+            Some("postgres" | "postgresql") if url.contains("://") => Ok(Backend::Postgres),
+            Some(other) => Err(StoreError::Other(format!(
+                "database url: unknown scheme `{other}`; expected sqlite://PATH or postgres://…"
+            ))),
+            None => Err(StoreError::Other(
+                "database url: expected sqlite://PATH or postgres://…".into(),
+            )),
+        }
     }
+}
+
+/// How to open either backend; only the one the URL names is used.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// SQLite options.
+    pub sqlite: SqliteOptions,
+    /// PostgreSQL pool options.
+    pub postgres: PostgresOptions,
+}
+
+/// Opens the database named by `url` and migrates it: `sqlite://PATH` opens (creating it
+/// if missing) the SQLite file at `PATH`; `postgres://…` and `postgresql://…` connect to
+/// PostgreSQL. Any other scheme is refused (see [`Backend::of_url`]).
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match Backend::of_url(url)? {
+        Backend::Sqlite => Arc::new(SqliteStore::connect(url, options.sqlite.clone()).await?),
+        Backend::Postgres => Arc::new(PostgresStore::connect(url, options.postgres.clone()).await?),
+    })
+}
+
+/// [`connect`] with default options.
+pub async fn connect_any(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect(url, &ConnectOptions::default()).await
 }
 
 /// The file path of a `sqlite://PATH` URL: `sqlite://tessera.db` is `tessera.db` in the

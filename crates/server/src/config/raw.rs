@@ -20,18 +20,59 @@ pub struct RawConfig {
     pub(super) log: RawLog,
 }
 
+/// A setting's default, as the documentation writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// A value, written as it would be in the file or the environment.
+    Value(&'static str),
+    /// Computed from other settings at load (the text says from what, in Markdown).
+    Derived(&'static str),
+    /// No value: the feature is off.
+    Unset,
+}
+
+impl DefaultValue {
+    /// The default as `docs/configuration.md` shows it: `` `15m` ``, `` `http://` + bind ``,
+    /// `unset`.
+    pub fn doc(&self) -> String {
+        match self {
+            DefaultValue::Value(v) => format!("`{v}`"),
+            DefaultValue::Derived(d) => (*d).to_owned(),
+            DefaultValue::Unset => "unset".to_owned(),
+        }
+    }
+}
+
+/// One setting: the one place its name, default and meaning are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// `section.key`; in the environment `TESSERA_<SECTION>__<KEY>`.
+    pub name: &'static str,
+    /// Its default.
+    pub default: DefaultValue,
+    /// What it does, in one line (`docs/configuration.md` says more).
+    pub description: &'static str,
+}
+
 /// Declares the raw sections and the table of known keys in one place, so a key cannot be
-/// accepted in the file but not in the environment (or the reverse).
+/// accepted in the file but not in the environment (or the reverse), and its default is
+/// written once.
 macro_rules! sections {
-    ($( $section:ident : $raw:ident { $( $(#[$doc:meta])* $key:ident : $ty:ty ),* $(,)? } )*) => {
+    ($( $section:ident : $raw:ident {
+        $( $key:ident : $ty:ty [ $default:expr ] $desc:literal ),* $(,)?
+    } )*) => {
         $(
             #[derive(Debug, Default, Deserialize)]
             #[serde(deny_unknown_fields, default)]
-            pub(super) struct $raw { $( $(#[$doc])* pub(super) $key: Option<$ty>, )* }
+            pub(super) struct $raw { $( #[doc = $desc] pub(super) $key: Option<$ty>, )* }
         )*
 
-        /// Every `section.key` the configuration knows.
-        pub const KEYS: &[&str] = &[ $( $( concat!(stringify!($section), ".", stringify!($key)), )* )* ];
+        /// Every setting, in the order of `docs/configuration.md`.
+        pub const KEYS: &[Key] = &[ $( $( Key {
+            name: concat!(stringify!($section), ".", stringify!($key)),
+            default: $default,
+            description: $desc,
+        }, )* )* ];
 
         impl RawConfig {
             /// Sets `section.key` from an environment value; `Ok(None)` for an unknown key.
@@ -48,100 +89,93 @@ macro_rules! sections {
                     _ => Ok(None),
                 }
             }
+
+            /// Fills every setting that was given no value with its [`DefaultValue::Value`], parsed
+            /// like an environment value; the error names the key whose default does not parse.
+            pub(super) fn fill_defaults(&mut self) -> Result<(), &'static str> {
+                $( $(
+                    if self.$section.$key.is_none() {
+                        if let DefaultValue::Value(text) = $default {
+                            self.$section.$key = Some(<$ty as FromEnv>::from_env(text)
+                                .map_err(|_| concat!(stringify!($section), ".", stringify!($key)))?);
+                        }
+                    }
+                )* )*
+                Ok(())
+            }
         }
     };
 }
 
+use DefaultValue::{Derived, Unset, Value};
+
 sections! {
     server: RawServer {
-        /// `127.0.0.1:8080`.
-        bind: String,
-        /// `http://` + bind.
-        public_url: String,
-        /// `false`: the client IP is the peer address; `true`: the last `X-Forwarded-For` hop.
-        trust_forwarded_for: bool,
+        bind: String [Value("127.0.0.1:8080")] "listen address (IP:PORT)",
+        public_url: String [Derived("`http://` + bind")]
+            "base URL clients use: the default issuer and the browser origin allowed by default",
+        trust_forwarded_for: bool [Value("false")]
+            "take the client IP from the last X-Forwarded-For hop (only behind a proxy that appends it)",
     }
     database: RawDatabase {
-        /// `sqlite://tessera.db`.
-        url: String,
-        /// `normal` (or `full`): SQLite's `synchronous` pragma.
-        synchronous: String,
-        /// `16`: PostgreSQL pool size per process (at least 1).
-        max_connections: u32,
-        /// `0`: PostgreSQL connections opened at start and kept (at most `max_connections`).
-        min_connections: u32,
-        /// `5s`: how long an operation waits for a PostgreSQL connection before `unavailable`.
-        acquire_timeout: String,
-        /// `5s`: PostgreSQL `statement_timeout` of every connection; `0s` turns it off.
-        statement_timeout: String,
+        url: String [Value("sqlite://tessera.db")] "sqlite://PATH or postgres://USER@HOST/DB",
+        synchronous: String [Value("normal")] "SQLite durability: normal or full",
+        max_connections: u32 [Value("16")] "PostgreSQL: most pooled connections per process",
+        min_connections: u32 [Value("0")] "PostgreSQL: connections opened at start and kept",
+        acquire_timeout: String [Value("5s")]
+            "PostgreSQL: how long an operation waits for a connection before 503",
+        statement_timeout: String [Value("5s")]
+            "PostgreSQL: statement_timeout of every connection; 0s turns it off",
     }
     tokens: RawTokens {
-        /// `ES256`.
-        algorithm: String,
-        /// `server.public_url`.
-        issuer: String,
-        /// `api`.
-        audience: String,
-        /// `at+jwt` (RFC 9068).
-        typ: String,
-        /// `15m`.
-        access_ttl: String,
-        /// `14d`.
-        refresh_ttl: String,
-        /// `7d`.
-        idle_timeout: String,
-        /// `10s`.
-        reuse_grace: String,
-        /// `60s`.
-        leeway: String,
-        /// `cookie` (or `body`).
-        delivery: String,
+        algorithm: String [Value("ES256")] "signing algorithm of new keys",
+        issuer: String [Derived("`server.public_url`")] "`iss` of access tokens",
+        audience: String [Value("api")] "`aud` of access tokens",
+        typ: String [Value("at+jwt")] "header `typ` of access tokens (RFC 9068)",
+        access_ttl: String [Value("15m")] "access-token lifetime",
+        refresh_ttl: String [Value("14d")] "a session's absolute lifetime from login",
+        idle_timeout: String [Value("7d")] "a session unused this long expires (sliding)",
+        reuse_grace: String [Value("10s")]
+            "a spent refresh token presented again this soon gets the same successor; 0s: off",
+        leeway: String [Value("60s")] "clock leeway when the server verifies access tokens",
+        delivery: String [Value("cookie")]
+            "refresh-token delivery of a login that does not ask: cookie or body",
     }
     cookie: RawCookie {
-        /// `strict` (or `lax`).
-        same_site: String,
-        /// `true`.
-        secure: bool,
+        same_site: String [Value("strict")] "SameSite of the refresh cookie: strict or lax",
+        secure: bool [Value("true")]
+            "false only for plain-http development hosts (drops Secure and the __Host- prefix)",
     }
     cors: RawCors {
-        /// `[]`.
-        allowed_origins: Vec<String>,
+        allowed_origins: Vec<String> [Value("[]")]
+            "extra browser origins allowed to call with credentials",
     }
     signup: RawSignup {
-        /// `true`.
-        enabled: bool,
+        enabled: bool [Value("true")] "open signup; false answers POST /v1/users with 403",
     }
     password: RawPassword {
-        /// `8`.
-        min_length: u32,
+        min_length: u32 [Value("8")] "minimum password length in characters",
     }
     rate_limit: RawRateLimit {
-        /// `10` failed logins per username per minute (3× per IP); `0` turns it off.
-        login_per_minute: u32,
-        /// `10` signups per IP per minute; `0` turns it off.
-        signup_per_minute: u32,
-        /// `600` refreshes per IP per minute; `0` turns it off.
-        refresh_per_minute: u32,
+        login_per_minute: u32 [Value("10")]
+            "failed logins per username per minute, 3x that per IP; 0 turns it off",
+        signup_per_minute: u32 [Value("10")] "signups per IP per minute; 0 turns it off",
+        refresh_per_minute: u32 [Value("600")] "refreshes per IP per minute; 0 turns it off",
     }
     redis: RawRedis {
-        /// Unset.
-        url: String,
-        /// `tessera:rl`.
-        key_prefix: String,
+        url: String [Unset] "Redis shared by every replica for the rate limits",
+        key_prefix: String [Value("tessera:rl")] "prefix of the rate limiter's keys in Redis",
     }
     keys: RawKeys {
-        /// `30d`.
-        rotation_period: String,
-        /// `5m`.
-        jwks_max_age: String,
-        /// `tessera.master.key`.
-        master_key_file: String,
+        rotation_period: String [Value("30d")] "automatic signing-key rotation",
+        jwks_max_age: String [Value("5m")]
+            "Cache-Control max-age of the JWKS, and how long a new key is published before it signs",
+        master_key_file: String [Value("tessera.master.key")]
+            "master key file used when TESSERA_MASTER_KEY is unset",
     }
     log: RawLog {
-        /// `text` (or `json`).
-        format: String,
-        /// `info` (an `EnvFilter` directive).
-        level: String,
+        format: String [Value("text")] "text or json, on stderr",
+        level: String [Value("info")] "a tracing filter, e.g. info,tessera::access=debug",
     }
 }
 

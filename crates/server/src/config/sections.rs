@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tessera_jose::Algorithm;
+pub use tessera_store::Synchronous;
 
 use super::Choice;
 
@@ -37,16 +38,6 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     /// PostgreSQL: `statement_timeout` of every connection (`5s`; zero = none).
     pub statement_timeout: Duration,
-}
-
-/// SQLite durability: `normal` (WAL-safe, may lose the last transactions on power loss)
-/// or `full`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Synchronous {
-    /// `PRAGMA synchronous = NORMAL`.
-    Normal,
-    /// `PRAGMA synchronous = FULL`.
-    Full,
 }
 
 impl Choice for Synchronous {

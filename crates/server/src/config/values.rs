@@ -23,6 +23,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| "duration is too long".into())
 }
 
+/// Checks the scheme and syntax of `redis.url` (no connection is made): `redis://`,
+/// `redis+unix://` or `unix://`; `rediss://` is refused (this build has no TLS to Redis).
+pub fn parse_redis_url(url: &str) -> Result<(), String> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    match scheme {
+        "redis" | "redis+unix" | "unix" if url.contains("://") => {}
+        "rediss" => {
+            return Err(
+                "rediss:// (TLS) is not supported by this build; use redis:// on a \
+                 private network or a unix socket (redis+unix://)"
+                    .into(),
+            )
+        }
+        _ => return Err("expected a redis://host[:port][/db] or redis+unix:///path URL".into()),
+    }
+    ::redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| format!("invalid Redis URL: {e}"))
+}
+
 /// `scheme://host[:port]` in the form browsers send in `Origin` (lowercase, default port
 /// dropped), or an error. A path of `/` is tolerated; anything else is refused.
 pub(super) fn parse_origin(text: &str) -> Result<String, String> {
@@ -77,6 +97,7 @@ pub(super) fn origin_of(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -99,6 +120,18 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn redis_urls_are_checked_by_scheme() {
+        assert!(parse_redis_url("redis://127.0.0.1:6379").is_ok());
+        assert!(parse_redis_url("redis://:pw@cache:6380/2").is_ok());
+        assert!(parse_redis_url("redis+unix:///run/redis.sock").is_ok());
+        assert!(parse_redis_url("rediss://cache:6380")
+            .unwrap_err()
+            .contains("TLS"));
+        assert!(parse_redis_url("http://cache:6379").is_err());
+        assert!(parse_redis_url("cache:6379").is_err());
     }
 
     #[test]

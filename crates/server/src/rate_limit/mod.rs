@@ -17,11 +17,7 @@ use tessera_tokens::Clock;
 use crate::config::RateLimitConfig;
 
 pub use self::local::LocalLimiter;
-pub(crate) use self::redis::validate_url as validate_redis_url;
 pub use self::redis::{RedisLimiter, RedisUrlError};
-
-/// Default prefix of the limiter's Redis keys (`redis.key_prefix`).
-pub const REDIS_PREFIX: &str = "tessera:rl";
 
 /// Length of every window, seconds.
 const WINDOW: i64 = 60;

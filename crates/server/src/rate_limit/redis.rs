@@ -59,29 +59,6 @@ return {allowed, count, ttl}
 #[error("{0}")]
 pub struct RedisUrlError(pub String);
 
-/// Checks the scheme and syntax of `redis.url` (no connection is made).
-pub(crate) fn validate_url(url: &str) -> Result<(), RedisUrlError> {
-    let scheme = url.split("://").next().unwrap_or_default();
-    match scheme {
-        "redis" | "redis+unix" | "unix" if url.contains("://") => {}
-        "rediss" => {
-            return Err(RedisUrlError(
-                "rediss:// (TLS) is not supported by this build; use redis:// on a private \
-                 network or a unix socket (redis+unix://)"
-                    .into(),
-            ))
-        }
-        _ => {
-            return Err(RedisUrlError(
-                "expected a redis://host[:port][/db] or redis+unix:///path URL".into(),
-            ))
-        }
-    }
-    ::redis::Client::open(url)
-        .map(|_| ())
-        .map_err(|e| RedisUrlError(format!("invalid Redis URL: {e}")))
-}
-
 #[derive(Debug, Default)]
 struct Health {
     /// The last command failed.
@@ -136,7 +113,7 @@ impl RedisLimiter {
         prefix: &str,
         local: LocalLimiter,
     ) -> Result<RedisLimiter, RedisUrlError> {
-        validate_url(url)?;
+        crate::config::parse_redis_url(url).map_err(RedisUrlError)?;
         let client = ::redis::Client::open(url)
             .map_err(|e| RedisUrlError(format!("invalid Redis URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
@@ -328,19 +305,6 @@ fn hex(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_checked_by_scheme() {
-        assert!(validate_url("redis://127.0.0.1:6379").is_ok());
-        assert!(validate_url("redis://:pw@cache:6380/2").is_ok());
-        assert!(validate_url("redis+unix:///run/redis.sock").is_ok());
-        assert!(validate_url("rediss://cache:6380")
-            .unwrap_err()
-            .0
-            .contains("TLS"));
-        assert!(validate_url("http://cache:6379").is_err());
-        assert!(validate_url("cache:6379").is_err());
-    }
 
     #[test]
     fn retry_after_rounds_up_to_at_least_one_second() {

@@ -257,3 +257,58 @@ fn a_loopback_default_public_url_also_allows_localhost() {
         ["http://127.0.0.1:8080", "http://localhost:8080"]
     );
 }
+
+/// `docs/configuration.md` lists exactly the keys of the one table in code
+/// (`tessera_server::config::KEYS`), each with that table's default: nothing missing,
+/// nothing extra, no default that drifted.
+#[test]
+fn the_documentation_lists_every_key_with_its_default() {
+    use std::collections::BTreeMap;
+    use tessera_server::config::KEYS;
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("## Settings").expect("a `## Settings` section");
+    let section = &text[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    let documented: BTreeMap<String, String> = section[..end]
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            // | `key` | default | meaning |
+            let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            key.contains('.').then(|| {
+                (
+                    key.to_owned(),
+                    cells.get(2).copied().unwrap_or("").to_owned(),
+                )
+            })
+        })
+        .collect();
+    let in_code: BTreeMap<String, String> = KEYS
+        .iter()
+        .map(|k| (k.name.to_owned(), k.default.doc()))
+        .collect();
+    let differences: Vec<String> = documented
+        .keys()
+        .chain(in_code.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| documented.get(*k) != in_code.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: docs say {:?}, code says {:?}",
+                documented.get(k),
+                in_code.get(k)
+            )
+        })
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "docs/configuration.md's settings table differs from config::KEYS:\n{}",
+        differences.join("\n")
+    );
+    for k in KEYS {
+        assert!(!k.description.is_empty(), "{} has no description", k.name);
+    }
+}
