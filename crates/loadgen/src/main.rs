@@ -329,7 +329,7 @@ async fn run(args: &Args) -> Result<Report> {
         &targets,
         w,
         (0..conc)
-            .map(|i| workers::get_loop(addr, "/healthz", none.clone(), i, w))
+            .map(|i| workers::get_loop(addr, "/healthz", none.clone(), i, None, w))
             .collect(),
     )
     .await?;
@@ -375,7 +375,7 @@ async fn run(args: &Args) -> Result<Report> {
         &targets,
         w,
         (0..conc)
-            .map(|i| workers::get_loop(addr, "/v1/me", tokens.clone(), i, w))
+            .map(|i| workers::get_loop(addr, "/v1/me", tokens.clone(), i, None, w))
             .collect(),
     )
     .await?;
@@ -395,7 +395,7 @@ async fn run(args: &Args) -> Result<Report> {
             &targets,
             w,
             (0..conc)
-                .map(|i| workers::paced_get_loop(addr, path, bearers.clone(), i, per_conn, w))
+                .map(|i| workers::get_loop(addr, path, bearers.clone(), i, Some(per_conn), w))
                 .collect(),
         )
         .await?;
@@ -449,16 +449,8 @@ async fn run(args: &Args) -> Result<Report> {
     // 6. /v1/me at low concurrency, alone and while logins run.
     let tokens = workers::bearers(&sessions)?;
     let probe_rate = args.probe_rate;
-    let probe = move |i: usize, w: Window| {
-        let tokens = tokens.clone();
-        async move {
-            if probe_rate == 0 {
-                workers::get_loop(addr, "/v1/me", tokens, i, w).await
-            } else {
-                workers::paced_get_loop(addr, "/v1/me", tokens, i, probe_rate, w).await
-            }
-        }
-    };
+    let pace = (probe_rate != 0).then_some(probe_rate);
+    let probe = |i: usize, w: Window| workers::get_loop(addr, "/v1/me", tokens.clone(), i, pace, w);
     let probe_kind = if probe_rate == 0 {
         "closed loop".to_owned()
     } else {
