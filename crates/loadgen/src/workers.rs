@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::{Request, StatusCode};
-use serde::Deserialize;
 
-use crate::client::{bearer, error_code, Body, Conn, Requests};
+use crate::client::{error_code, Body, Conn, Requests};
+use crate::sessions::{Credentials, Session};
 use crate::stats::Record;
 
 /// A phase's time line: warm-up until `measure_start`, measured until `end`.
@@ -34,95 +34,6 @@ impl Window {
     fn counts(&self, sent: Instant, answered: Instant) -> bool {
         sent >= self.measure_start && answered <= self.end
     }
-}
-
-/// The user every session logs in as.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl Credentials {
-    fn login_body(&self) -> Bytes {
-        Bytes::from(
-            serde_json::json!({
-                "username": self.username,
-                "password": self.password,
-                "delivery": "body",
-            })
-            .to_string(),
-        )
-    }
-}
-
-/// One login's tokens (body delivery).
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub access_token: String,
-    pub refresh_token: String,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    refresh_token: Option<String>,
-}
-
-impl Session {
-    fn from_body(body: &[u8]) -> Result<Session> {
-        let t: TokenResponse =
-            serde_json::from_slice(body).context("TokenResponse is not the JSON of SPEC §4")?;
-        Ok(Session {
-            access_token: t.access_token,
-            refresh_token: t
-                .refresh_token
-                .context("no refresh_token in the answer although delivery was body")?,
-        })
-    }
-}
-
-/// `POST /v1/users`; 201 (or 409 if it already exists) is fine.
-pub async fn create_user(addr: SocketAddr, creds: &Credentials) -> Result<()> {
-    let reqs = Requests::new(addr)?;
-    let mut conn = Conn::connect(addr).await?;
-    let body = serde_json::json!({"username": creds.username, "password": creds.password});
-    let (status, body) = conn
-        .send(reqs.post_json("/v1/users", Bytes::from(body.to_string())))
-        .await?;
-    if !(status.as_u16() == 201 || status.as_u16() == 409) {
-        bail!(
-            "POST /v1/users answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    Ok(())
-}
-
-/// Logs in `count` times over one connection, recording each login's latency.
-pub async fn login_sessions(
-    addr: SocketAddr,
-    creds: Arc<Credentials>,
-    count: usize,
-) -> Result<(Vec<Session>, Record)> {
-    let reqs = Requests::new(addr)?;
-    let mut conn = Conn::connect(addr).await?;
-    let body = creds.login_body();
-    let mut sessions = Vec::with_capacity(count);
-    let mut rec = Record::default();
-    for _ in 0..count {
-        let t = Instant::now();
-        let (status, answer) = conn.send(reqs.post_json("/v1/login", body.clone())).await?;
-        rec.answered(status.as_u16(), t.elapsed());
-        if !status.is_success() {
-            bail!(
-                "POST /v1/login answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            );
-        }
-        sessions.push(Session::from_body(&answer)?);
-    }
-    Ok((sessions, rec))
 }
 
 /// One worker's connection to its server and what it recorded.
@@ -395,16 +306,6 @@ pub async fn refresh_loop(
     })
 }
 
-/// Bearer header values for the sessions' access tokens.
-pub fn bearers(sessions: &[Session]) -> Result<Arc<Vec<HeaderValue>>> {
-    Ok(Arc::new(
-        sessions
-            .iter()
-            .map(|s| bearer(&s.access_token))
-            .collect::<Result<_>>()?,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,15 +318,6 @@ mod tests {
         assert!(!w.counts(before, inside));
         assert!(w.counts(inside, inside + Duration::from_millis(1)));
         assert!(!w.counts(inside, w.end + Duration::from_millis(1)));
-    }
-
-    #[test]
-    fn token_response_needs_a_refresh_token() {
-        let s = Session::from_body(
-            br#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":900,"refresh_token":"r","refresh_expires_in":1,"session_id":"s"}"#,
-        );
-        assert_eq!(s.map(|s| s.refresh_token).ok().as_deref(), Some("r"));
-        assert!(Session::from_body(br#"{"access_token":"a.b.c"}"#).is_err());
     }
 
     #[tokio::test]
