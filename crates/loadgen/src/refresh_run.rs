@@ -26,19 +26,22 @@
 //!   `pg_stat_activity` every 50 ms: how many were open, running, waiting on what, idle.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::database::{Activity, Backend, Counters, Database, Segments};
-use crate::measure::{load, merged, CpuSnapshot, PgProcesses, Targets};
+use crate::args::{fmt_duration, Args};
+use crate::bench::Bench;
+use crate::database::{Activity, ActivitySampler, Backend, Counters, Database, Segments};
+use crate::measure::Targets;
 use crate::procfs::{self, Pid};
 use crate::report::{self, mib, ms, Report, Row};
-use crate::server::{Launch, Server};
-use crate::stats::Record;
-use crate::workers::{self, Credentials, Session, Window};
-use crate::{fmt_duration, Args};
+use crate::rotation::{self, Rotation};
+use crate::server::Server;
+use crate::sessions::{self, Credentials};
+use crate::startup;
 
 /// How long to let PostgreSQL's backends publish their statistics. A busy backend
 /// publishes at most once a second, and one that goes idle within a second of its last
@@ -64,184 +67,196 @@ struct DbSide {
     problems: Vec<String>,
 }
 
-pub async fn run(
-    args: &Args,
-    db: &Database,
-    pg_procs: Option<PgProcesses>,
-    launch: &Launch,
-) -> Result<Report> {
-    let n = usize::from(args.replicas);
-    let sessions_n = usize::from(args.sessions);
-    let pg = db.backend == Backend::Postgres;
-    let mut report = Report::default();
-    report.header.push(format!(
-        "refresh rotation only: algorithm {}, {} measured after {} warm-up, {sessions_n} sessions over {n} replica{} (session i on replica i mod {n}), load generator on {}",
-        args.alg,
-        fmt_duration(args.duration),
-        fmt_duration(args.warmup),
-        if n == 1 { "" } else { "s" },
-        args.runtime()
-    ));
-    report.header.push(format!(
-        "database: {}; database CPU: {}",
-        db.describe(),
-        match &pg_procs {
-            Some(p) => format!(
-                "PostgreSQL's processes serving {} or the whole cluster (children of postmaster {})",
-                p.dbname, p.postmaster
-            ),
-            None if pg =>
-                "not measured (not on this machine, or no single postmaster found: --db-pid)"
-                    .to_owned(),
-            None => "inside the server (SQLite)".to_owned(),
+/// Reads the database side around the refresh phase (PostgreSQL only; with SQLite every
+/// step does nothing).
+#[derive(Debug, Default)]
+struct DbWatch {
+    counters_before: Option<Counters>,
+    segments_before: Option<Segments>,
+    sampler: Option<ActivitySampler>,
+    side: DbSide,
+}
+
+impl DbWatch {
+    /// Before the phase: PostgreSQL's counters, once the logins' statistics have landed,
+    /// and the servers' socket counters.
+    async fn before(db: &Database, targets: &Targets) -> DbWatch {
+        let mut watch = DbWatch::default();
+        if db.backend != Backend::Postgres {
+            return watch;
         }
-    ));
-    report.header.push(format!(
-        "server {}; directory {} ({})",
-        launch.binary.display(),
-        launch.dir.display(),
-        procfs::fs_type(&launch.dir).unwrap_or_else(|| "file system unknown".to_owned())
-    ));
-    report.header.push(format!(
-        "{} CPUs shared by servers, database and load generator",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-    ));
+        let side = &mut watch.side;
+        tokio::time::sleep(STATS_SETTLE).await;
+        watch.counters_before = note_err(db.counters(), "PostgreSQL counters", side);
+        if db.local {
+            watch.segments_before =
+                note_err(db.segments(&targets.servers), "socket counters", side);
+        }
+        watch
+    }
+
+    /// Samples `pg_stat_activity` over the measured part of the phase starting now.
+    fn sample(&mut self, db: &Database, dir: &Path, args: &Args) {
+        if db.backend == Backend::Postgres {
+            self.sampler = note_err(
+                db.sample_activity(dir, args.warmup, args.duration, SAMPLE_EVERY),
+                "pg_stat_activity sampler",
+                &mut self.side,
+            );
+        }
+    }
+
+    /// Right after the phase, the servers still running: what the sampler saw, and the
+    /// socket counters.
+    fn after_phase(&mut self, db: &Database, targets: &Targets) {
+        if let Some(s) = self.sampler.take() {
+            self.side.activity = note_err(s.finish(), "pg_stat_activity sampler", &mut self.side);
+        }
+        if let Some(b) = &self.segments_before {
+            let after: Option<Segments> = note_err(
+                db.segments(&targets.servers),
+                "socket counters",
+                &mut self.side,
+            );
+            self.side.segments = after.map(|a| a.since(b));
+        }
+    }
+
+    /// Once the servers have stopped, so their backends published everything: the
+    /// counters.
+    async fn after_stop(mut self, db: &Database) -> DbSide {
+        if let Some(b) = self.counters_before {
+            tokio::time::sleep(BACKENDS_EXIT).await;
+            self.side.counters =
+                note_err(db.counters(), "PostgreSQL counters", &mut self.side).map(|a| a.since(&b));
+        }
+        self.side
+    }
+}
+
+pub async fn run(bench: &Bench<'_>) -> Result<Report> {
+    let args = bench.args;
+    let n = usize::from(args.replicas);
+    let mut report = Report {
+        header: header(bench),
+        ..Report::default()
+    };
 
     // Start: the first alone (it creates the signing key), then the others.
-    let mut servers: Vec<Server> = Vec::with_capacity(n);
-    let mut starts = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut s = launch.spawn(i)?;
-        starts.push(s.wait_ready(Duration::from_secs(30)).await?);
-        servers.push(s);
-    }
+    let (mut servers, starts) = startup::replicas(&bench.launch, n).await?;
     report.notes.push(format!(
         "start-up to the first /healthz 200: {} ms",
-        starts
-            .iter()
-            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
-            .collect::<Vec<_>>()
-            .join(" / ")
+        startup::ms_list(&starts)
     ));
     let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let targets = Targets {
         servers: servers.iter().map(|s| s.pid).collect(),
-        db: pg_procs,
+        db: bench.pg.clone(),
     };
 
-    // Setup: one user; session i logs in on replica i mod n, two connections per replica.
-    let creds = Arc::new(Credentials {
-        username: "loadgen".to_owned(),
-        password: "loadgen-password-0123456789".to_owned(),
-    });
-    workers::create_user(addrs[0], &creds).await?;
-    let before = CpuSnapshot::take(&targets)?;
-    let mut handles = Vec::new();
-    for (r, &addr) in addrs.iter().enumerate() {
-        let count = sessions_n / n + usize::from(r < sessions_n % n);
-        let conns = count.min(2);
-        for c in 0..conns {
-            let k = count / conns + usize::from(c < count % conns);
-            handles.push((
-                addr,
-                tokio::spawn(workers::login_sessions(addr, creds.clone(), k)),
-            ));
-        }
-    }
-    let setup_conns = handles.len();
-    let mut sessions: Vec<(SocketAddr, Session)> = Vec::with_capacity(sessions_n);
-    let mut setup_rec = Record::default();
-    for (addr, h) in handles {
-        let (s, r) = h.await.context("login task panicked")??;
-        sessions.extend(s.into_iter().map(|s| (addr, s)));
-        setup_rec.merge(r);
-    }
-    let setup_usage = before.usage_until_now(&targets)?;
-    report.rows.push(Row::new(
-        "setup: POST /v1/login, sequential per conn",
-        setup_conns,
-        &setup_rec,
-        &setup_usage,
-    ));
+    // Setup: one user; the sessions spread over the replicas, two connections per replica.
+    let creds = Arc::new(Credentials::loadgen());
+    let (sessions, setup) =
+        sessions::setup(&addrs, &creds, usize::from(args.sessions), &targets).await?;
+    report.rows.push(setup);
 
     // The refresh phase, with the database's counters around it.
-    let mut side = DbSide::default();
-    let mut counters_before = None;
-    let mut segments_before = None;
-    if pg {
-        tokio::time::sleep(STATS_SETTLE).await;
-        counters_before = note_err(db.counters(), "PostgreSQL counters", &mut side);
-        if db.local {
-            segments_before = note_err(db.segments(&targets.servers), "socket counters", &mut side);
-        }
-    }
-    let w = Window::starting_now(args.warmup, args.duration);
-    let sampler = if pg {
-        note_err(
-            db.sample_activity(&launch.dir, args.warmup, args.duration, SAMPLE_EVERY),
-            "pg_stat_activity sampler",
-            &mut side,
-        )
-    } else {
-        None
-    };
-    let (outcomes, usage) = load(
+    let mut watch = DbWatch::before(&bench.db, &targets).await;
+    let w = bench.window();
+    watch.sample(&bench.db, &bench.launch.dir, args);
+    let refresh = rotation::rotate(
         &targets,
         w,
-        sessions
-            .into_iter()
-            .map(|(addr, s)| workers::refresh_loop(addr, s, creds.clone(), w))
-            .collect(),
-    )
-    .await?;
-    if let Some(s) = sampler {
-        side.activity = note_err(s.finish(), "pg_stat_activity sampler", &mut side);
-    }
-    if let Some(b) = segments_before {
-        let after: Option<Segments> =
-            note_err(db.segments(&targets.servers), "socket counters", &mut side);
-        side.segments = after.map(|a| a.since(&b));
-    }
-
-    let rotations: u64 = outcomes.iter().map(|o| o.rotations).sum();
-    let relogins: u64 = outcomes.iter().map(|o| o.relogins).sum();
-    let locked: Vec<String> = outcomes
-        .iter()
-        .flat_map(|o| o.locked_bodies.iter().cloned())
-        .collect();
-    let refresh = Row::new(
+        sessions,
+        &creds,
         format!(
             "POST /v1/token/refresh, 1 worker per session, {n} replica{}",
-            if n == 1 { "" } else { "s" }
+            plural(n)
         ),
-        sessions_n,
-        &merged(outcomes.into_iter().map(|o| o.record)),
-        &usage,
-    );
-    report.rows.push(refresh.clone());
+    )
+    .await?;
+    watch.after_phase(&bench.db, &targets);
+    report.rows.push(refresh.row.clone());
     report.summary.extend([
         (
             "backend".to_owned(),
-            if pg { "postgres" } else { "sqlite" }.to_owned(),
+            match bench.db.backend {
+                Backend::Postgres => "postgres",
+                Backend::Sqlite => "sqlite",
+            }
+            .to_owned(),
         ),
         ("replicas".to_owned(), n.to_string()),
-        ("sessions".to_owned(), sessions_n.to_string()),
-        ("refresh_relogins".to_owned(), relogins.to_string()),
-        ("refresh_rotations_all".to_owned(), rotations.to_string()),
+        ("sessions".to_owned(), args.sessions.to_string()),
+        ("refresh_relogins".to_owned(), refresh.relogins.to_string()),
+        (
+            "refresh_rotations_all".to_owned(),
+            refresh.rotations.to_string(),
+        ),
     ]);
-    report.summarize("refresh_", &refresh);
-    if relogins > 0 {
-        report.notes.push(format!(
-            "refresh: {relogins} sessions died with a 401 and had to log in again"
-        ));
-    }
-    for body in &locked {
-        report
-            .notes
-            .push(format!("refresh answer mentioning \"locked\": {body}"));
-    }
+    report.summarize("refresh_", &refresh.row);
+    refresh.notes(&mut report);
     // Memory, and stop: the servers' connections close, so their backends publish their
     // statistics and the counters are complete.
+    memory_and_stop(&mut servers, &mut report)?;
+    let side = watch.after_stop(&bench.db).await;
+
+    report.notes.push(cpu_note(&refresh.row));
+    db_notes(&mut report, &side, refresh.rotations);
+    conclude(&mut report, &refresh);
+    Ok(report)
+}
+
+fn header(bench: &Bench<'_>) -> Vec<String> {
+    let args = bench.args;
+    let n = args.replicas;
+    vec![
+        format!(
+            "refresh rotation only: algorithm {}, {} measured after {} warm-up, {} sessions over {n} replica{} (session i on replica i mod {n}), load generator on {}",
+            args.alg,
+            fmt_duration(args.duration),
+            fmt_duration(args.warmup),
+            args.sessions,
+            plural(usize::from(n)),
+            args.runtime()
+        ),
+        format!(
+            "database: {}; database CPU: {}",
+            bench.db.describe(),
+            match &bench.pg {
+                Some(p) => format!(
+                    "PostgreSQL's processes serving {} or the whole cluster (children of postmaster {})",
+                    p.dbname, p.postmaster
+                ),
+                None if bench.db.backend == Backend::Postgres =>
+                    "not measured (not on this machine, or no single postmaster found: --db-pid)"
+                        .to_owned(),
+                None => "inside the server (SQLite)".to_owned(),
+            }
+        ),
+        format!(
+            "server {}; directory {} ({})",
+            bench.launch.binary.display(),
+            bench.launch.dir.display(),
+            bench.fs_type()
+        ),
+        format!(
+            "{} CPUs shared by servers, database and load generator",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+        ),
+    ]
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Each replica's peak RSS, then it stops.
+fn memory_and_stop(servers: &mut [Server], report: &mut Report) -> Result<()> {
     for (i, s) in servers.iter_mut().enumerate() {
         let mem = procfs::memory_kib(Pid::Other(s.pid))?;
         let stop = s.stop()?;
@@ -251,48 +266,49 @@ pub async fn run(
             mem.threads
         ));
     }
-    if let Some(b) = counters_before {
-        tokio::time::sleep(BACKENDS_EXIT).await;
-        side.counters =
-            note_err(db.counters(), "PostgreSQL counters", &mut side).map(|a| a.since(&b));
-    }
+    Ok(())
+}
 
+/// Where a rotation's CPU went, and how many rotations the machine's cores could do.
+fn cpu_note(refresh: &Row) -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu_sum =
         refresh.cpu_us_per_req + refresh.db_cpu.map_or(0.0, |(us, _)| us) + refresh.own_us_per_req;
-    report.notes.push(format!(
-        "CPU per rotation in the measured window: servers {:.0} µs{} + load generator {:.0} µs = {cpu_sum:.0} µs, i.e. at most {:.0} rotations/s if {} cores did nothing else",
+    format!(
+        "CPU per rotation in the measured window: servers {:.0} µs{} + load generator {:.0} µs = {cpu_sum:.0} µs, i.e. at most {:.0} rotations/s if {cpus} cores did nothing else",
         refresh.cpu_us_per_req,
         refresh
             .db_cpu
             .map(|(us, _)| format!(" + PostgreSQL {us:.0} µs"))
             .unwrap_or_default(),
         refresh.own_us_per_req,
-        std::thread::available_parallelism().map_or(1, |n| n.get()) as f64 * 1e6
-            / cpu_sum.max(1e-9),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    ));
-    db_notes(&mut report, &side, rotations);
+        cpus as f64 * 1e6 / cpu_sum.max(1e-9),
+    )
+}
 
+/// The bar, and a warning when other processes disturbed the phase.
+fn conclude(report: &mut Report, refresh: &Rotation) {
+    let row = &refresh.row;
     report.bar(
         "refresh: every rotation answered 200, no session lost, no \"database is locked\"",
         format!(
-            "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, re-logins {relogins}, locked {}",
-            refresh.per_sec,
-            ms(refresh.lat.p50),
-            ms(refresh.lat.p99),
-            refresh.failures,
-            locked.len()
+            "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, re-logins {}, locked {}",
+            row.per_sec,
+            ms(row.lat.p50),
+            ms(row.lat.p99),
+            row.failures,
+            refresh.relogins,
+            refresh.locked.len()
         ),
-        refresh.clean && relogins == 0 && locked.is_empty(),
-        &[&refresh],
+        refresh.clean(),
+        &[row],
     );
-    if refresh.others_cpu_pct > report::DISTURBED_PCT {
+    if row.others_cpu_pct > report::DISTURBED_PCT {
         report.notes.push(format!(
             "WARNING: other processes used {:.0}% of a core during the refresh phase: the figures are disturbed, run again on a quiet machine",
-            refresh.others_cpu_pct
+            row.others_cpu_pct
         ));
     }
-    Ok(report)
 }
 
 /// `Some(value)`, or `None` with the error kept for the report.

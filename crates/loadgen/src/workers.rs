@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use hyper::header::HeaderValue;
-use serde::Deserialize;
+use hyper::{Request, StatusCode};
 
-use crate::client::{bearer, error_code, Conn, Requests};
+use crate::client::{error_code, Body, Conn, Requests};
+use crate::sessions::{Credentials, Session};
 use crate::stats::Record;
 
 /// A phase's time line: warm-up until `measure_start`, measured until `end`.
@@ -35,93 +36,84 @@ impl Window {
     }
 }
 
-/// The user every session logs in as.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
+/// One worker's connection to its server and what it recorded.
+#[derive(Debug)]
+struct Worker {
+    addr: SocketAddr,
+    win: Window,
+    reqs: Requests,
+    /// `None` once the window ended without a connection.
+    conn: Option<Conn>,
+    rec: Record,
 }
 
-impl Credentials {
-    fn login_body(&self) -> Bytes {
-        Bytes::from(
-            serde_json::json!({
-                "username": self.username,
-                "password": self.password,
-                "delivery": "body",
-            })
-            .to_string(),
-        )
-    }
+/// An answer, and whether it counted (sent and answered inside the measured window).
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+    counted: bool,
 }
 
-/// One login's tokens (body delivery).
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub access_token: String,
-    pub refresh_token: String,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    refresh_token: Option<String>,
-}
-
-impl Session {
-    fn from_body(body: &[u8]) -> Result<Session> {
-        let t: TokenResponse =
-            serde_json::from_slice(body).context("TokenResponse is not the JSON of SPEC §4")?;
-        Ok(Session {
-            access_token: t.access_token,
-            refresh_token: t
-                .refresh_token
-                .context("no refresh_token in the answer although delivery was body")?,
+impl Worker {
+    async fn connect(addr: SocketAddr, win: Window) -> Result<Worker> {
+        let reqs = Requests::new(addr)?;
+        let mut rec = Record::default();
+        let conn = connect_in(addr, win, &mut rec).await;
+        Ok(Worker {
+            addr,
+            win,
+            reqs,
+            conn,
+            rec,
         })
     }
-}
 
-/// `POST /v1/users`; 201 (or 409 if it already exists) is fine.
-pub async fn create_user(addr: SocketAddr, creds: &Credentials) -> Result<()> {
-    let reqs = Requests::new(addr)?;
-    let mut conn = Conn::connect(addr).await?;
-    let body = serde_json::json!({"username": creds.username, "password": creds.password});
-    let (status, body) = conn
-        .send(reqs.post_json("/v1/users", Bytes::from(body.to_string())))
-        .await?;
-    if !(status.as_u16() == 201 || status.as_u16() == 409) {
-        bail!(
-            "POST /v1/users answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
+    /// Sends `req` and records its latency, from `from`, when it counts. A transport
+    /// failure is counted and gives `None`.
+    async fn exchange(&mut self, req: Request<Body>, from: Instant) -> Option<Answer> {
+        let conn = self.conn.as_mut()?;
+        match conn.send(req).await {
+            Ok((status, body)) => {
+                let answered = Instant::now();
+                let counted = self.win.counts(from, answered);
+                if counted {
+                    self.rec.answered(status.as_u16(), answered - from);
+                }
+                Some(Answer {
+                    status,
+                    body,
+                    counted,
+                })
+            }
+            Err(_) => {
+                self.rec.transport_errors += 1;
+                None
+            }
+        }
     }
-    Ok(())
-}
 
-/// Logs in `count` times over one connection, recording each login's latency.
-pub async fn login_sessions(
-    addr: SocketAddr,
-    creds: Arc<Credentials>,
-    count: usize,
-) -> Result<(Vec<Session>, Record)> {
-    let reqs = Requests::new(addr)?;
-    let mut conn = Conn::connect(addr).await?;
-    let body = creds.login_body();
-    let mut sessions = Vec::with_capacity(count);
-    let mut rec = Record::default();
-    for _ in 0..count {
-        let t = Instant::now();
-        let (status, answer) = conn.send(reqs.post_json("/v1/login", body.clone())).await?;
-        rec.answered(status.as_u16(), t.elapsed());
+    /// Reconnects when the server has closed the connection.
+    async fn keep_open(&mut self) {
+        if !self.conn.as_ref().is_some_and(Conn::is_open) {
+            self.conn = connect_in(self.addr, self.win, &mut self.rec).await;
+        }
+    }
+
+    /// Logs in again on this connection, after a refresh 401 killed the session.
+    async fn relogin(&mut self, creds: &Credentials) -> Result<Session> {
+        let conn = self.conn.as_mut().ok_or_else(|| anyhow!("no connection"))?;
+        let (status, answer) = conn
+            .send(self.reqs.post_json("/v1/login", creds.login_body()))
+            .await?;
         if !status.is_success() {
             bail!(
-                "POST /v1/login answered {status}: {}",
+                "login after a refresh 401 answered {status}: {}",
                 String::from_utf8_lossy(&answer)
             );
         }
-        sessions.push(Session::from_body(&answer)?);
+        Session::from_body(&answer)
     }
-    Ok((sessions, rec))
 }
 
 /// Connects, retrying every 10 ms until the window ends.
@@ -140,124 +132,114 @@ async fn connect_in(addr: SocketAddr, win: Window, rec: &mut Record) -> Option<C
     }
 }
 
-/// `GET path` in a loop; with `bearers`, each request carries the next token of the list
-/// (starting at `offset`, so workers spread over the sessions).
+/// When a worker's requests go out.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// Each as soon as the previous answer is in; latency counts from when it went out.
+    Closed,
+    /// On a fixed schedule. Latency counts from when a request was due, not from when it
+    /// went out, so a stalled server is not hidden by the worker waiting for it (no
+    /// coordinated omission).
+    Every { interval: Duration, due: Instant },
+}
+
+impl Pace {
+    /// `per_sec` requests per second, or `None` for a closed loop; `offset` spreads the
+    /// workers' schedules so they do not all fire at once.
+    fn new(per_sec: Option<u32>, offset: usize) -> Pace {
+        match per_sec {
+            None => Pace::Closed,
+            Some(n) => {
+                let interval = Duration::from_secs(1) / n.max(1);
+                Pace::Every {
+                    interval,
+                    due: Instant::now() + interval * (offset as u32 % 16) / 16,
+                }
+            }
+        }
+    }
+
+    /// Waits until the next request is due; false once that is past `end`.
+    async fn wait(&self, end: Instant) -> bool {
+        match *self {
+            Pace::Closed => Instant::now() < end,
+            Pace::Every { due, .. } => {
+                if due >= end {
+                    return false;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                true
+            }
+        }
+    }
+
+    /// What the latency of the request about to go out counts from.
+    fn start(&self) -> Instant {
+        match *self {
+            Pace::Closed => Instant::now(),
+            Pace::Every { due, .. } => due,
+        }
+    }
+
+    fn advance(&mut self) {
+        if let Pace::Every { interval, due } = self {
+            *due += *interval;
+        }
+    }
+}
+
+/// Sends what `next` builds until the window ends, at `per_sec` requests per second or,
+/// with `None`, each as soon as the last answer is in.
+async fn request_loop(
+    addr: SocketAddr,
+    win: Window,
+    per_sec: Option<u32>,
+    offset: usize,
+    mut next: impl FnMut(&Requests) -> Request<Body>,
+) -> Result<Record> {
+    let mut w = Worker::connect(addr, win).await?;
+    let mut pace = Pace::new(per_sec, offset);
+    while w.conn.is_some() && pace.wait(win.end).await {
+        let req = next(&w.reqs);
+        let from = pace.start();
+        if let Some(a) = w.exchange(req, from).await {
+            if a.counted && !a.status.is_success() {
+                w.rec.error_code(&error_code(&a.body));
+            }
+        }
+        w.keep_open().await;
+        pace.advance();
+    }
+    Ok(w.rec)
+}
+
+/// `GET path` in a loop, at `per_sec` requests per second or as fast as answers come back;
+/// with `bearers`, each request carries the next token of the list (starting at `offset`,
+/// so workers spread over the sessions).
 pub async fn get_loop(
     addr: SocketAddr,
     path: &'static str,
     bearers: Arc<Vec<HeaderValue>>,
     offset: usize,
+    per_sec: Option<u32>,
     win: Window,
 ) -> Result<Record> {
-    let reqs = Requests::new(addr)?;
-    let mut rec = Record::default();
-    let Some(mut conn) = connect_in(addr, win, &mut rec).await else {
-        return Ok(rec);
-    };
     let mut i = offset;
-    while Instant::now() < win.end {
+    request_loop(addr, win, per_sec, offset, |reqs| {
         let req = reqs.get(path, bearers.get(i % bearers.len().max(1)));
         i = i.wrapping_add(1);
-        let sent = Instant::now();
-        match conn.send(req).await {
-            Ok((status, body)) => {
-                let answered = Instant::now();
-                if win.counts(sent, answered) {
-                    rec.answered(status.as_u16(), answered - sent);
-                    if !status.is_success() {
-                        rec.error_code(&error_code(&body));
-                    }
-                }
-            }
-            Err(_) => rec.transport_errors += 1,
-        }
-        if !conn.is_open() {
-            let Some(c) = connect_in(addr, win, &mut rec).await else {
-                break;
-            };
-            conn = c;
-        }
-    }
-    Ok(rec)
-}
-
-/// `GET path` at a fixed pace of `per_sec` requests per second on one connection. Latency
-/// is counted from the time a request was due, not from when it went out, so a stalled
-/// server is not hidden by the probe waiting for it (no coordinated omission).
-pub async fn paced_get_loop(
-    addr: SocketAddr,
-    path: &'static str,
-    bearers: Arc<Vec<HeaderValue>>,
-    offset: usize,
-    per_sec: u32,
-    win: Window,
-) -> Result<Record> {
-    let reqs = Requests::new(addr)?;
-    let mut rec = Record::default();
-    let Some(mut conn) = connect_in(addr, win, &mut rec).await else {
-        return Ok(rec);
-    };
-    let interval = Duration::from_secs(1) / per_sec.max(1);
-    // Spread the probes' phases so they do not all fire at once.
-    let mut due = Instant::now() + interval * (offset as u32 % 16) / 16;
-    let mut i = offset;
-    while due < win.end {
-        tokio::time::sleep_until(due.into()).await;
-        let req = reqs.get(path, bearers.get(i % bearers.len().max(1)));
-        i = i.wrapping_add(1);
-        match conn.send(req).await {
-            Ok((status, body)) => {
-                let answered = Instant::now();
-                if win.counts(due, answered) {
-                    rec.answered(status.as_u16(), answered - due);
-                    if !status.is_success() {
-                        rec.error_code(&error_code(&body));
-                    }
-                }
-            }
-            Err(_) => rec.transport_errors += 1,
-        }
-        if !conn.is_open() {
-            let Some(c) = connect_in(addr, win, &mut rec).await else {
-                break;
-            };
-            conn = c;
-        }
-        due += interval;
-    }
-    Ok(rec)
+        req
+    })
+    .await
 }
 
 /// `POST /v1/login` (correct password, body delivery) in a loop.
 pub async fn login_loop(addr: SocketAddr, creds: Arc<Credentials>, win: Window) -> Result<Record> {
-    let reqs = Requests::new(addr)?;
     let body = creds.login_body();
-    let mut rec = Record::default();
-    let Some(mut conn) = connect_in(addr, win, &mut rec).await else {
-        return Ok(rec);
-    };
-    while Instant::now() < win.end {
-        let sent = Instant::now();
-        match conn.send(reqs.post_json("/v1/login", body.clone())).await {
-            Ok((status, answer)) => {
-                let answered = Instant::now();
-                if win.counts(sent, answered) {
-                    rec.answered(status.as_u16(), answered - sent);
-                    if !status.is_success() {
-                        rec.error_code(&error_code(&answer));
-                    }
-                }
-            }
-            Err(_) => rec.transport_errors += 1,
-        }
-        if !conn.is_open() {
-            let Some(c) = connect_in(addr, win, &mut rec).await else {
-                break;
-            };
-            conn = c;
-        }
-    }
-    Ok(rec)
+    request_loop(addr, win, None, 0, |reqs| {
+        reqs.post_json("/v1/login", body.clone())
+    })
+    .await
 }
 
 /// What a refresh worker brings back.
@@ -285,95 +267,43 @@ pub async fn refresh_loop(
     creds: Arc<Credentials>,
     win: Window,
 ) -> Result<RefreshOutcome> {
-    let reqs = Requests::new(addr)?;
-    let mut out_rec = Record::default();
+    let mut w = Worker::connect(addr, win).await?;
     let mut relogins = 0;
     let mut rotations = 0;
     let mut locked_bodies = Vec::new();
-    let Some(mut conn) = connect_in(addr, win, &mut out_rec).await else {
-        return Ok(RefreshOutcome {
-            record: out_rec,
-            session,
-            rotations,
-            relogins,
-            locked_bodies,
-        });
-    };
-    let rec = &mut out_rec;
-    while Instant::now() < win.end {
+    while w.conn.is_some() && Instant::now() < win.end {
         let body = format!(r#"{{"refresh_token":"{}"}}"#, session.refresh_token);
         let sent = Instant::now();
-        match conn
-            .send(reqs.post_json("/v1/token/refresh", Bytes::from(body)))
-            .await
-        {
-            Ok((status, answer)) => {
-                let answered = Instant::now();
-                let counted = win.counts(sent, answered);
-                if counted {
-                    rec.answered(status.as_u16(), answered - sent);
+        let req = w.reqs.post_json("/v1/token/refresh", Bytes::from(body));
+        if let Some(a) = w.exchange(req, sent).await {
+            if a.status.is_success() {
+                session = Session::from_body(&a.body)?;
+                rotations += 1;
+            } else {
+                // Errors count even outside the window: the bar is "zero errors".
+                if !a.counted {
+                    *w.rec.by_status.entry(a.status.as_u16()).or_default() += 1;
                 }
-                if status.is_success() {
-                    session = Session::from_body(&answer)?;
-                    rotations += 1;
-                } else {
-                    // Errors count even outside the window: the bar is "zero errors".
-                    if !counted {
-                        rec.by_status
-                            .entry(status.as_u16())
-                            .and_modify(|n| *n += 1)
-                            .or_insert(1);
-                    }
-                    rec.error_code(&error_code(&answer));
-                    let text = String::from_utf8_lossy(&answer);
-                    if text.contains("locked") && locked_bodies.len() < 5 {
-                        locked_bodies.push(text.into_owned());
-                    }
-                    if status.as_u16() == 401 {
-                        session = relogin(&mut conn, &reqs, &creds).await?;
-                        relogins += 1;
-                    }
+                w.rec.error_code(&error_code(&a.body));
+                let text = String::from_utf8_lossy(&a.body);
+                if text.contains("locked") && locked_bodies.len() < 5 {
+                    locked_bodies.push(text.into_owned());
+                }
+                if a.status.as_u16() == 401 {
+                    session = w.relogin(&creds).await?;
+                    relogins += 1;
                 }
             }
-            Err(_) => rec.transport_errors += 1,
         }
-        if !conn.is_open() {
-            let Some(c) = connect_in(addr, win, rec).await else {
-                break;
-            };
-            conn = c;
-        }
+        w.keep_open().await;
     }
     Ok(RefreshOutcome {
-        record: out_rec,
+        record: w.rec,
         session,
         rotations,
         relogins,
         locked_bodies,
     })
-}
-
-async fn relogin(conn: &mut Conn, reqs: &Requests, creds: &Credentials) -> Result<Session> {
-    let (status, answer) = conn
-        .send(reqs.post_json("/v1/login", creds.login_body()))
-        .await?;
-    if !status.is_success() {
-        bail!(
-            "login after a refresh 401 answered {status}: {}",
-            String::from_utf8_lossy(&answer)
-        );
-    }
-    Session::from_body(&answer)
-}
-
-/// Bearer header values for the sessions' access tokens.
-pub fn bearers(sessions: &[Session]) -> Result<Arc<Vec<HeaderValue>>> {
-    Ok(Arc::new(
-        sessions
-            .iter()
-            .map(|s| bearer(&s.access_token))
-            .collect::<Result<_>>()?,
-    ))
 }
 
 #[cfg(test)]
@@ -390,12 +320,33 @@ mod tests {
         assert!(!w.counts(inside, w.end + Duration::from_millis(1)));
     }
 
-    #[test]
-    fn token_response_needs_a_refresh_token() {
-        let s = Session::from_body(
-            br#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":900,"refresh_token":"r","refresh_expires_in":1,"session_id":"s"}"#,
-        );
-        assert_eq!(s.map(|s| s.refresh_token).ok().as_deref(), Some("r"));
-        assert!(Session::from_body(br#"{"access_token":"a.b.c"}"#).is_err());
+    #[tokio::test]
+    async fn paced_requests_are_due_on_a_spread_schedule() {
+        let t = Instant::now();
+        let mut pace = Pace::new(Some(100), 8);
+        let t2 = Instant::now();
+        let first = pace.start();
+        // 100/s is every 10 ms; offset 8 of 16 starts half an interval in.
+        let half = Duration::from_millis(5);
+        assert!(first >= t + half && first <= t2 + half, "{:?}", first - t);
+        assert!(pace.wait(first + Duration::from_secs(1)).await);
+        assert!(Instant::now() >= first);
+        pace.advance();
+        assert_eq!(pace.start(), first + Duration::from_millis(10));
+        // The next request would be due at the window's end: the loop is over.
+        assert!(!pace.wait(first + Duration::from_millis(10)).await);
+    }
+
+    #[tokio::test]
+    async fn closed_loop_runs_until_the_end() {
+        let mut pace = Pace::new(None, 3);
+        let before = Instant::now();
+        let end = before + Duration::from_secs(60);
+        assert!(pace.wait(end).await);
+        // Latency counts from when the request goes out.
+        let from = pace.start();
+        assert!(from >= before && from < end);
+        pace.advance();
+        assert!(!pace.wait(Instant::now()).await);
     }
 }
