@@ -139,11 +139,7 @@ impl Api {
 
     /// `GET path`, with a Bearer token if given; `Err` when no HTTP answer came.
     pub fn try_get(&self, path: &str, bearer: Option<&str>) -> Result<Answer, ureq::Error> {
-        let mut request = self.agent.get(self.url(path));
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        read(request.call())
+        read(with_bearer(self.agent.get(self.url(path)), bearer).call())
     }
 
     /// `GET path`, with a Bearer token if given.
@@ -160,12 +156,8 @@ impl Api {
         bearer: Option<&str>,
         body: &Value,
     ) -> Result<Answer, ureq::Error> {
-        let mut request = self.agent.post(self.url(path));
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
         read(
-            request
+            with_bearer(self.agent.post(self.url(path)), bearer)
                 .content_type("application/json")
                 .send(body.to_string()),
         )
@@ -181,12 +173,8 @@ impl Api {
     /// `POST path` with a form body (`a=b&c=d`), with a Bearer token if given.
     #[track_caller]
     pub fn post_form(&self, path: &str, bearer: Option<&str>, form: &str) -> Answer {
-        let mut request = self.agent.post(self.url(path));
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
         read(
-            request
+            with_bearer(self.agent.post(self.url(path)), bearer)
                 .content_type("application/x-www-form-urlencoded")
                 .send(form),
         )
@@ -196,13 +184,8 @@ impl Api {
     /// `DELETE path` with a Bearer token.
     #[track_caller]
     pub fn delete(&self, path: &str, bearer: &str) -> Answer {
-        read(
-            self.agent
-                .delete(self.url(path))
-                .header("authorization", format!("Bearer {bearer}"))
-                .call(),
-        )
-        .unwrap_or_else(|e| panic!("DELETE {}: {e}", self.url(path)))
+        read(with_bearer(self.agent.delete(self.url(path)), Some(bearer)).call())
+            .unwrap_or_else(|e| panic!("DELETE {}: {e}", self.url(path)))
     }
 
     /// Signs up `username` with [`PASSWORD`]; its id.
@@ -256,6 +239,17 @@ impl Api {
     #[track_caller]
     pub fn me(&self, access: &str) -> Answer {
         self.get("/v1/me", Some(access))
+    }
+}
+
+/// `request` with `Authorization: Bearer` when there is a token.
+fn with_bearer<B>(
+    request: ureq::RequestBuilder<B>,
+    bearer: Option<&str>,
+) -> ureq::RequestBuilder<B> {
+    match bearer {
+        Some(token) => request.header("authorization", format!("Bearer {token}")),
+        None => request,
     }
 }
 

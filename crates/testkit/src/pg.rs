@@ -93,6 +93,7 @@ impl TestDb {
     /// Creates `tessera_test_<label>_<pid>_<n>`; `None` when the server is unreachable and
     /// the test may be skipped (see [`services`]). `label` says which suite made it, in
     /// lower case, digits and `_`.
+    #[track_caller]
     pub fn create(label: &str) -> Option<TestDb> {
         assert!(
             !label.is_empty()

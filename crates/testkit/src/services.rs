@@ -53,6 +53,7 @@ impl Service {
 /// Whether every service in `needs` answers. When one does not: a panic if `CI` is set;
 /// otherwise one note on stderr naming the running test and the service, and `false`, on
 /// which the test returns without running.
+#[track_caller]
 pub fn available(needs: &[Service]) -> bool {
     let Some((service, why)) = needs
         .iter()
@@ -75,6 +76,7 @@ pub fn available(needs: &[Service]) -> bool {
 }
 
 /// [`REDIS_URL`] when Redis answers; otherwise as [`available`] says.
+#[track_caller]
 pub fn redis() -> Option<&'static str> {
     available(&[Service::Redis]).then_some(REDIS_URL)
 }
