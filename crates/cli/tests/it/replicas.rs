@@ -60,7 +60,7 @@ struct Replica {
 }
 
 impl Replica {
-    fn spawn(name: char, dir: &Dir, env: &[(String, String)]) -> Replica {
+    fn spawn(name: char, dir: &Dir, env: &[(&str, &str)]) -> Replica {
         let port = free_port();
         let log = dir.file(&format!("replica-{name}-{port}.log"));
         let out = File::create(&log).unwrap();
@@ -68,7 +68,7 @@ impl Replica {
             .arg("serve")
             .current_dir(dir.path())
             .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -143,7 +143,7 @@ impl Trio {
             .as_str()
             .unwrap()
             .to_owned();
-        let mut env: Vec<(String, String)> = [
+        let mut env = vec![
             ("TESSERA_DATABASE__URL", db.url()),
             // Three processes per test, other tests' servers beside them: stay well under
             // PostgreSQL's 100 connections.
@@ -154,11 +154,8 @@ impl Trio {
             ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "0"),
             ("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "0"),
             ("TESSERA_LOG__LEVEL", "warn"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        ];
+        env.extend_from_slice(extra);
 
         let mut replicas: Vec<Replica> = ['A', 'B', 'C']
             .into_iter()

@@ -231,14 +231,7 @@ impl TestApp {
 
     /// Logs in with body delivery.
     pub async fn login(&self, username: &str) -> Tokens {
-        let res = self
-            .post_json(
-                "/v1/login",
-                json!({"username": username, "password": PASSWORD, "delivery": "body"}),
-            )
-            .send()
-            .await
-            .unwrap();
+        let res = self.login_as(username, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
         tokens(&res.json().await.unwrap())
     }
