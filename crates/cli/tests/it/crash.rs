@@ -17,8 +17,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tessera_testkit::api::tokens;
+use tessera_testkit::{Api, Tokens};
 
-use crate::serve::{agent, get_bearer, post_json, Server, ADMIN_TOKEN};
+use crate::serve::{Server, ADMIN_TOKEN};
 use crate::Dir;
 
 /// Concurrent sessions under load, one client thread each.
@@ -49,19 +51,20 @@ struct Client {
 }
 
 impl Client {
-    fn from_login(login: &Value) -> Client {
+    fn from_login(login: &Tokens) -> Client {
         Client {
-            session_id: text(login, "session_id"),
-            refresh: text(login, "refresh_token"),
-            first_access: text(login, "access_token"),
-            last_access: text(login, "access_token"),
+            session_id: login.sid.clone(),
+            refresh: login.refresh.clone(),
+            first_access: login.access.clone(),
+            last_access: login.access.clone(),
         }
     }
 
     /// Takes the tokens of a refresh answer.
     fn received(&mut self, answer: &Value) {
-        self.refresh = text(answer, "refresh_token");
-        self.last_access = text(answer, "access_token");
+        let received = tokens(answer);
+        self.refresh = received.refresh;
+        self.last_access = received.access;
     }
 }
 
@@ -72,10 +75,10 @@ fn sigkill_during_refresh_load_loses_no_session() {
     let dir = Dir::new();
     let mut server = Server::start(&dir);
     let port = server.port();
-    let refresh_url = server.url("/v1/token/refresh");
-    server.signup("crash");
-    let logins: Vec<Value> = (0..SESSIONS + LOST_ANSWERS)
-        .map(|_| server.login("crash"))
+    let base = server.base();
+    server.api().signup("crash");
+    let logins: Vec<Tokens> = (0..SESSIONS + LOST_ANSWERS)
+        .map(|_| server.api().login("crash"))
         .collect();
     let (loaded, quiet) = logins.split_at(SESSIONS);
 
@@ -87,9 +90,9 @@ fn sigkill_during_refresh_load_loses_no_session() {
         .iter()
         .enumerate()
         .map(|(i, login)| {
-            let (counters, url) = (Arc::clone(&counters), refresh_url.clone());
+            let (counters, base) = (Arc::clone(&counters), base.clone());
             let client = Client::from_login(login);
-            thread::spawn(move || rotate_until_error(i, client, &url, &counters[i]))
+            thread::spawn(move || rotate_until_error(i, client, &base, &counters[i]))
         })
         .collect();
 
@@ -108,14 +111,14 @@ fn sigkill_during_refresh_load_loses_no_session() {
         thread::sleep(Duration::from_millis(10));
     }
     // The quiet sessions rotate once more, and their clients drop the answers.
-    let agent = agent();
+    let api = Api::new(&base);
     let lost: Vec<(Client, String)> = quiet
         .iter()
         .map(|login| {
             let client = Client::from_login(login);
-            let (status, answer) = refresh(&agent, &refresh_url, &client.refresh);
+            let (status, answer) = api.refresh(&client.refresh);
             assert_eq!(status, 200, "{answer}");
-            (client, text(&answer, "refresh_token"))
+            (client, tokens(&answer).refresh)
         })
         .collect();
     server.kill();
@@ -127,17 +130,13 @@ fn sigkill_during_refresh_load_loses_no_session() {
 
     // Restart on the same directory (tessera.db, tessera.master.key) and port (the issuer).
     let server = restart(&dir, port);
-    let refresh_url = server.url("/v1/token/refresh");
-    let introspect_url = server.url("/oauth/introspect");
     // Active: known, its session live, and its successor not stored (RFC 7662).
     let active = |token: &str| -> bool {
-        let response = agent
-            .post(&introspect_url)
-            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-            .content_type("application/x-www-form-urlencoded")
-            .send(format!("token={token}"))
-            .unwrap();
-        let (status, body) = crate::serve::answer(response);
+        let (status, body) = api.post_form(
+            "/oauth/introspect",
+            Some(ADMIN_TOKEN),
+            &format!("token={token}"),
+        );
         assert_eq!(status, 200, "{body}");
         body["active"] == json!(true)
     };
@@ -152,7 +151,7 @@ fn sigkill_during_refresh_load_loses_no_session() {
         .iter()
         .zip(&spent)
         .map(|(c, spent)| {
-            let (status, answer) = refresh(&agent, &refresh_url, &c.refresh);
+            let (status, answer) = api.refresh(&c.refresh);
             assert_eq!(
                 status,
                 200,
@@ -163,7 +162,7 @@ fn sigkill_during_refresh_load_loses_no_session() {
                 server.log_text()
             );
             assert_eq!(answer["session_id"], c.session_id.as_str());
-            text(&answer, "refresh_token")
+            tokens(&answer).refresh
         })
         .collect();
     let grace_checks_done = killed.elapsed();
@@ -191,7 +190,7 @@ fn sigkill_during_refresh_load_loses_no_session() {
                 "session {}: successor not stored",
                 c.session_id
             );
-            let (status, again) = refresh(&agent, &refresh_url, &c.refresh);
+            let (status, again) = api.refresh(&c.refresh);
             assert_eq!(status, 200, "session {}: {again}", c.session_id);
             assert_eq!(again["refresh_token"].as_str(), Some(successor.as_str()));
         }
@@ -199,7 +198,7 @@ fn sigkill_during_refresh_load_loses_no_session() {
 
     // Every session goes on: its new token rotates normally.
     for (c, successor) in clients.iter().zip(&successors) {
-        let (status, answer) = refresh(&agent, &refresh_url, successor);
+        let (status, answer) = api.refresh(successor);
         assert_eq!(status, 200, "session {}: {answer}", c.session_id);
     }
 
@@ -209,7 +208,7 @@ fn sigkill_during_refresh_load_loses_no_session() {
     let issuer = server.base();
     for c in &clients {
         for token in [&c.first_access, &c.last_access] {
-            let (status, claims) = get_bearer(&agent, &server.url("/v1/me"), token);
+            let (status, claims) = api.me(token);
             assert_eq!(status, 200, "session {}: {claims}", c.session_id);
             assert_eq!(claims["sid"], c.session_id.as_str());
             let claims = dir
@@ -239,25 +238,15 @@ fn sigkill_during_refresh_load_loses_no_session() {
 
 /// One client under load: rotates its session's refresh token until a request fails (the
 /// kill), and returns what it last received.
-fn rotate_until_error(i: usize, mut client: Client, url: &str, counter: &AtomicU64) -> Client {
+fn rotate_until_error(i: usize, mut client: Client, base: &str, counter: &AtomicU64) -> Client {
     // Each request bounded, so a wedged connection cannot hang the test.
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .proxy(None)
-        .build()
-        .new_agent();
+    let api = Api::with_timeout(base, Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         // Only an answer read to its end counts as received.
-        let answer = agent
-            .post(url)
-            .content_type("application/json")
-            .send(json!({ "refresh_token": client.refresh }).to_string())
-            .and_then(|mut r| Ok((r.status().as_u16(), r.body_mut().read_to_string()?)));
-        match answer {
+        match api.try_refresh(&client.refresh) {
             Ok((200, body)) => {
-                client.received(&serde_json::from_str(&body).unwrap());
+                client.received(&body);
                 counter.fetch_add(1, Ordering::Relaxed);
             }
             Ok((status, body)) => panic!("client {i}: refresh answered {status}: {body}"),
@@ -265,18 +254,6 @@ fn rotate_until_error(i: usize, mut client: Client, url: &str, counter: &AtomicU
         }
     }
     panic!("client {i}: still rotating after 15 s: the server was not killed");
-}
-
-/// `POST /v1/token/refresh` with the token in the body.
-fn refresh(agent: &ureq::Agent, url: &str, token: &str) -> (u16, Value) {
-    post_json(agent, url, &json!({ "refresh_token": token }))
-}
-
-fn text(v: &Value, name: &str) -> String {
-    v[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-        .to_owned()
 }
 
 /// Starts the server again on `port`, which the killed one held a moment ago.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::serve::{agent, Server};
+use crate::serve::Server;
 use crate::{now, Dir};
 
 /// How often the server reloads keys (`KEY_MAINTENANCE` in the server), with slack.
@@ -21,14 +21,7 @@ fn kid_of(token: &str) -> String {
 }
 
 fn jwks_kids(server: &Server) -> Vec<String> {
-    let body = agent()
-        .get(server.url("/.well-known/jwks.json"))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
-    let v: Value = serde_json::from_str(&body).unwrap();
+    let (_, v) = server.api().get("/.well-known/jwks.json", None);
     v["keys"]
         .as_array()
         .unwrap()
@@ -59,8 +52,8 @@ fn operator_rotation_is_published_first_then_signs_without_restart() {
     let dir = Dir::new();
     // max-age 0: the pre-publication delay is its floor, two maintenance periods (10 s).
     let server = Server::start_with_env(&dir, &[("TESSERA_KEYS__JWKS_MAX_AGE", "0s")]);
-    server.signup("ops");
-    let old = kid_of(server.login("ops")["access_token"].as_str().unwrap());
+    server.api().signup("ops");
+    let old = kid_of(&server.api().login("ops").access);
     assert_eq!(listed(&dir), [(old.clone(), "current".to_owned())]);
 
     // A master key that is not the server's: refused before anything is stored.
@@ -107,15 +100,12 @@ fn operator_rotation_is_published_first_then_signs_without_restart() {
     }
     assert_eq!(jwks_kids(&server), [old.clone(), new_kid.clone()]);
     assert!(now() < activates_at);
-    assert_eq!(
-        kid_of(server.login("ops")["access_token"].as_str().unwrap()),
-        old
-    );
+    assert_eq!(kid_of(&server.api().login("ops").access), old);
 
     // Then signs with it, never before its activation time.
     let deadline = Instant::now() + Duration::from_secs(activates_at - now() + 8);
     loop {
-        let kid = kid_of(server.login("ops")["access_token"].as_str().unwrap());
+        let kid = kid_of(&server.api().login("ops").access);
         if kid == new_kid {
             assert!(now() >= activates_at, "signed before activation");
             break;

@@ -8,7 +8,6 @@ mod encode;
 mod jwks_url;
 mod key_lifecycle;
 mod keys;
-mod pg;
 mod pg_fault;
 mod replicas;
 mod serve;

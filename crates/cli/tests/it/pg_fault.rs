@@ -5,9 +5,9 @@
 //!
 //! The shared PostgreSQL cannot be stopped (other tests use it at the same moment), so the
 //! test runs a TCP relay of its own ([`Relay`]) between `tessera serve` and PostgreSQL, and
-//! stops that: it closes its port and shuts down every relayed connection, so the server
+//! cuts that: it closes its port and shuts down every relayed connection, so the server
 //! meets what a stopped PostgreSQL gives it — connections closed under it, new ones
-//! refused. Starting it listens on the same port again.
+//! refused. Restoring it listens on the same port again.
 //!
 //! [`SESSIONS`] sessions (body delivery) each refresh in a loop, one thread per session, for
 //! [`BEFORE`] with the database up, [`OUTAGE`] with it stopped, and after the restart until
@@ -47,21 +47,19 @@
 //! at the client match one for one.
 //!
 //! The test makes `tessera_test_fault_<pid>_<n>` on the PostgreSQL server at
-//! `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`](crate::pg::PG_DEFAULT_URL), trust auth) with `psql`, and drops it
-//! at the end, panic or not. When that server is unreachable the test fails if `CI` is set,
-//! and otherwise passes without running after a note on stderr.
+//! `TESSERA_TEST_PG_URL` ([`TestDb`]), and drops it at the end, panic or not. When that
+//! server is unreachable the test fails if `CI` is set, and otherwise passes without running
+//! after a note on stderr.
 
 use std::io::{self, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tessera_testkit::{Answer, Api, Relay, TestDb, PASSWORD};
 
-use crate::pg::{maintenance_url, psql, split_url, TestDb};
-use crate::serve::{agent, answer, Server, ADMIN_TOKEN, PASSWORD};
+use crate::serve::{Server, ADMIN_TOKEN};
 use crate::Dir;
 
 /// Sessions refreshing at once, one thread each.
@@ -82,129 +80,6 @@ const FAST_MAX: Duration = Duration::from_millis(2_000);
 
 /// Longest wait, after the restart, for `/readyz` and for every session to refresh again.
 const RECOVERY: Duration = Duration::from_secs(10);
-
-/// The maintenance URL when its server answers; otherwise `None` after a note, or a panic
-/// when `CI` is set.
-fn postgres(test: &str) -> Option<String> {
-    let url = maintenance_url();
-    let why = match psql(&url, "SELECT 1") {
-        Ok(_) => return Some(url),
-        Err(why) => why,
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: PostgreSQL at {url} is not reachable ({why}); CI needs it");
-    }
-    // Straight to stderr: libtest captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        io::stderr(),
-        "note: {test} skipped: PostgreSQL at {url} is not reachable ({why}) (with CI set it \
-         fails instead)"
-    );
-    None
-}
-
-/// A TCP relay on a loopback port of its own to `target`, that can be stopped (its port
-/// closed, every relayed connection shut down) and started again on the same port.
-struct Relay {
-    port: u16,
-    target: String,
-    open: Arc<AtomicBool>,
-    /// Both ends of every relayed connection, for `stop`.
-    links: Arc<Mutex<Vec<TcpStream>>>,
-    acceptor: Option<thread::JoinHandle<()>>,
-}
-
-impl Relay {
-    fn start(target: String) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut relay = Relay {
-            port: listener.local_addr().unwrap().port(),
-            target,
-            open: Arc::default(),
-            links: Arc::default(),
-            acceptor: None,
-        };
-        relay.serve(listener);
-        relay
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        // Non-blocking, so that the accept loop sees `open` turn false.
-        listener.set_nonblocking(true).unwrap();
-        self.open.store(true, Ordering::SeqCst);
-        let (open, links, target) = (self.open.clone(), self.links.clone(), self.target.clone());
-        self.acceptor = Some(thread::spawn(move || {
-            while open.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => link(client, &target, &links),
-                    Err(_) => thread::sleep(Duration::from_millis(2)),
-                }
-            }
-            // The listener is dropped here: the port refuses connections.
-        }));
-    }
-
-    /// PostgreSQL "stops": the port is closed and every relayed connection shut down when
-    /// this returns.
-    fn stop(&mut self) {
-        self.open.store(false, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            acceptor.join().unwrap();
-        }
-        for end in self.links.lock().unwrap().drain(..) {
-            let _ = end.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// PostgreSQL "starts": listening on the same port again.
-    fn restart(&mut self) {
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", self.port)) {
-                Ok(l) => break l,
-                Err(_) if tries < 100 => {
-                    tries += 1;
-                    thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => panic!("relay: port {} not free again: {e}", self.port),
-            }
-        };
-        self.serve(listener);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Relays `client` to `target` until either side closes (or `stop`).
-fn link(client: TcpStream, target: &str, links: &Mutex<Vec<TcpStream>>) {
-    let _ = client.set_nonblocking(false);
-    let Ok(server) = TcpStream::connect(target) else {
-        return; // dropping `client` closes it
-    };
-    let _ = (client.set_nodelay(true), server.set_nodelay(true));
-    let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = (
-        client.try_clone(),
-        server.try_clone(),
-        client.try_clone(),
-        server.try_clone(),
-    ) else {
-        return;
-    };
-    links.lock().unwrap().extend([c3, s3]);
-    pump(client, s2);
-    pump(server, c2);
-}
-
-fn pump(mut from: TcpStream, mut to: TcpStream) {
-    thread::spawn(move || {
-        let _ = io::copy(&mut from, &mut to);
-        let _ = to.shutdown(Shutdown::Write);
-    });
-}
 
 /// One answer to a refresh: when it was sent (since the load began), how long it took, its
 /// status (0: no HTTP answer) and error code.
@@ -228,23 +103,9 @@ struct Client {
 }
 
 /// POST `/v1/token/refresh` with the token in the body; `(0, error)` without an answer.
-fn refresh(agent: &ureq::Agent, server: &Server, token: &str) -> (u16, Value) {
-    match agent
-        .post(server.url("/v1/token/refresh"))
-        .content_type("application/json")
-        .send(json!({ "refresh_token": token }).to_string())
-    {
-        Ok(response) => answer(response),
-        Err(e) => (0, json!({ "error": e.to_string() })),
-    }
-}
-
-fn get(agent: &ureq::Agent, server: &Server, path: &str, bearer: Option<&str>) -> (u16, Value) {
-    let mut request = agent.get(server.url(path));
-    if let Some(token) = bearer {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    answer(request.call().unwrap())
+fn refresh(api: &Api, token: &str) -> Answer {
+    api.try_refresh(token)
+        .unwrap_or_else(|e| (0, json!({ "error": e.to_string() })))
 }
 
 fn code(body: &Value) -> String {
@@ -261,10 +122,10 @@ fn refresh_loop(
     restarted_ms: &AtomicU64,
     recovered: &AtomicBool,
 ) -> Client {
-    let agent = agent();
+    let api = Api::new(&server.base());
     while !done.load(Ordering::SeqCst) {
         let sent = load_start.elapsed();
-        let (status, body) = refresh(&agent, server, &client.refresh);
+        let (status, body) = refresh(&api, &client.refresh);
         let took = load_start.elapsed() - sent;
         if status == 200 {
             client.refresh = body["refresh_token"].as_str().unwrap().to_owned();
@@ -299,40 +160,11 @@ struct Check {
 /// what the process holds, answer 200; those that need the database 503 `unavailable`
 /// (a success of any of the latter would end the spare session, or all of them).
 fn outage_checks(server: &Server, user_id: &str, spare: &Client) -> Vec<Check> {
-    let agent = agent();
-    let post_json = |path: &str, bearer: Option<&str>, body: Value| {
-        let mut request = agent.post(server.url(path));
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        answer(
-            request
-                .content_type("application/json")
-                .send(body.to_string())
-                .unwrap(),
-        )
-    };
-    let post_form = |path: &str, bearer: Option<&str>, form: String| {
-        let mut request = agent.post(server.url(path));
-        if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        answer(
-            request
-                .content_type("application/x-www-form-urlencoded")
-                .send(form)
-                .unwrap(),
-        )
-    };
-    let delete = |path: &str, bearer: &str| {
-        answer(
-            agent
-                .delete(server.url(path))
-                .header("authorization", format!("Bearer {bearer}"))
-                .call()
-                .unwrap(),
-        )
-    };
+    let api = Api::new(&server.base());
+    let post_json =
+        |path: &str, bearer: Option<&str>, body: Value| api.post_json(path, bearer, &body);
+    let post_form =
+        |path: &str, bearer: Option<&str>, form: String| api.post_form(path, bearer, &form);
     let credentials = json!({"username": "fault-user", "password": PASSWORD, "delivery": "body"});
     let refresh_body = json!({ "refresh_token": spare.refresh });
     let refresh_form = format!("token={}", spare.refresh);
@@ -342,40 +174,21 @@ fn outage_checks(server: &Server, user_id: &str, spare: &Client) -> Vec<Check> {
         (
             "GET /v1/me",
             200,
-            Box::new(|| get(&agent, server, "/v1/me", Some(access))),
+            Box::new(|| api.get("/v1/me", Some(access))),
         ),
-        (
-            "GET /readyz",
-            503,
-            Box::new(|| get(&agent, server, "/readyz", None)),
-        ),
-        (
-            "GET /healthz",
-            200,
-            Box::new(|| get(&agent, server, "/healthz", None)),
-        ),
+        ("GET /readyz", 503, Box::new(|| api.get("/readyz", None))),
+        ("GET /healthz", 200, Box::new(|| api.get("/healthz", None))),
         (
             "GET /.well-known/jwks.json",
             200,
-            Box::new(|| get(&agent, server, "/.well-known/jwks.json", None)),
+            Box::new(|| api.get("/.well-known/jwks.json", None)),
         ),
         (
             "GET /.well-known/oauth-authorization-server",
             200,
-            Box::new(|| {
-                get(
-                    &agent,
-                    server,
-                    "/.well-known/oauth-authorization-server",
-                    None,
-                )
-            }),
+            Box::new(|| api.get("/.well-known/oauth-authorization-server", None)),
         ),
-        (
-            "GET /metrics",
-            200,
-            Box::new(|| get(&agent, server, "/metrics", None)),
-        ),
+        ("GET /metrics", 200, Box::new(|| api.get("/metrics", None))),
         (
             "POST /v1/login",
             503,
@@ -407,12 +220,12 @@ fn outage_checks(server: &Server, user_id: &str, spare: &Client) -> Vec<Check> {
         (
             "GET /v1/sessions",
             503,
-            Box::new(|| get(&agent, server, "/v1/sessions", Some(access))),
+            Box::new(|| api.get("/v1/sessions", Some(access))),
         ),
         (
             "DELETE /v1/sessions/{id}",
             503,
-            Box::new(|| delete(&format!("/v1/sessions/{}", spare.session_id), access)),
+            Box::new(|| api.delete(&format!("/v1/sessions/{}", spare.session_id), access)),
         ),
         (
             "POST /v1/admin/users/{id}/revoke",
@@ -466,31 +279,26 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
 #[test]
 fn postgres_stopping_under_load_answers_503_fast_and_recovers() {
     let _turn = crate::heavy_turn();
-    let Some(maintenance) = postgres("postgres_stopping_under_load_answers_503_fast_and_recovers")
-    else {
+    let Some(db) = TestDb::create("fault") else {
         return;
     };
-    let db = TestDb::create(&maintenance, "fault");
-    let mut relay = Relay::start(split_url(&maintenance).1);
+    let mut relay = Relay::start(&db.server_addr());
     let dir = Dir::new();
     let server = Server::start_with_env(
         &dir,
         &[
-            (
-                "TESSERA_DATABASE__URL",
-                &db.url_at(&format!("127.0.0.1:{}", relay.port)),
-            ),
+            ("TESSERA_DATABASE__URL", &db.url_via(&relay.addr())),
             ("TESSERA_DATABASE__MAX_CONNECTIONS", "8"),
         ],
     );
-    let ok = agent();
-    let user_id = server.signup("fault-user");
+    let ok = Api::new(&server.base());
+    let user_id = server.api().signup("fault-user");
     let login = || {
-        let login = server.login("fault-user");
+        let login = server.api().login("fault-user");
         Client {
-            session_id: login["session_id"].as_str().unwrap().to_owned(),
-            refresh: login["refresh_token"].as_str().unwrap().to_owned(),
-            access: login["access_token"].as_str().unwrap().to_owned(),
+            session_id: login.sid,
+            refresh: login.refresh,
+            access: login.access,
             oks: 0,
             samples: Vec::new(),
         }
@@ -526,7 +334,7 @@ fn postgres_stopping_under_load_answers_503_fast_and_recovers() {
         let finish = Finish(&done);
 
         thread::sleep(BEFORE);
-        relay.stop();
+        relay.cut();
         let stopped = load_start.elapsed();
         // The outage as other routes see it.
         thread::sleep(Duration::from_millis(200));
@@ -535,10 +343,10 @@ fn postgres_stopping_under_load_answers_503_fast_and_recovers() {
         thread::sleep(OUTAGE.saturating_sub(load_start.elapsed() - stopped));
         let restarted = load_start.elapsed();
         restarted_ms.store(restarted.as_millis() as u64, Ordering::SeqCst);
-        relay.restart();
+        relay.restore();
 
         let deadline = Instant::now() + RECOVERY;
-        while get(&ok, &server, "/readyz", None).0 != 200 {
+        while ok.get("/readyz", None).0 != 200 {
             assert!(
                 Instant::now() < deadline,
                 "/readyz not 200 within {RECOVERY:?} of the restart"
@@ -643,32 +451,30 @@ fn postgres_stopping_under_load_answers_503_fast_and_recovers() {
 
     // Every session goes on from its client's last known token; none was revoked; each
     // committed rotation was answered exactly once.
-    let agent = agent();
+    let api = Api::new(&server.base());
     let mut clients = clients;
     for c in &mut clients {
-        let (status, body) = refresh(&agent, &server, &c.refresh);
+        let (status, body) = refresh(&api, &c.refresh);
         assert_eq!(status, 200, "session {}: {body}", c.session_id);
         c.refresh = body["refresh_token"].as_str().unwrap().to_owned();
         c.access = body["access_token"].as_str().unwrap().to_owned();
         c.oks += 1;
     }
-    let (status, live) = get(&agent, &server, "/v1/sessions", Some(&clients[0].access));
+    let (status, live) = api.get("/v1/sessions", Some(&clients[0].access));
     assert_eq!(status, 200, "{live}");
     assert_eq!(live.as_array().unwrap().len(), SESSIONS + 1, "{live}");
-    let rows = psql(
-        &db.url(),
-        "SELECT id || ' ' || generation || ' ' || (revoked_at IS NULL) FROM sessions",
-    )
-    .unwrap();
+    let rows: Vec<(String, i64, bool)> =
+        db.query("SELECT id, generation, revoked_at IS NULL FROM sessions");
     for c in &clients {
-        let row = rows
-            .lines()
-            .find(|l| l.starts_with(&format!("{} ", c.session_id)))
+        let (_, generation, live) = rows
+            .iter()
+            .find(|(id, _, _)| *id == c.session_id)
             .unwrap_or_else(|| panic!("session {} not in the database", c.session_id));
         assert_eq!(
-            row,
-            format!("{} {} true", c.session_id, c.oks),
-            "session id, rotations, live (the client received {} 200s)",
+            (*generation, *live),
+            (c.oks as i64, true),
+            "session {}: rotations, live (the client received {} 200s)",
+            c.session_id,
             c.oks
         );
     }

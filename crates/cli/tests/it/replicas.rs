@@ -11,13 +11,13 @@
 //!
 //! Each test starts its own trio, at the same moment (so migrations and the first signing
 //! key race as they do in production), on a database of its own,
-//! `tessera_test_replicas_<pid>_<n>`, dropped when the test ends, panic or not (the store
-//! tests' clean-up drops what a killed run leaves behind: the name matches their
-//! `tessera_test_*`). The tests run one at a time (three servers each on a small machine).
+//! `tessera_test_replicas_<pid>_<n>`, dropped when the test ends, panic or not (and, should
+//! a run be killed, by the test kit's clean-up of a later run). The tests run one at a time
+//! (three servers each on a small machine).
 //!
-//! The PostgreSQL server is `TESSERA_TEST_PG_URL` (default [`PG_DEFAULT_URL`](crate::pg::PG_DEFAULT_URL), trust auth),
-//! reached with `psql`; Redis is at [`REDIS_ADDR`]. When either is unreachable the tests
-//! fail if `CI` is set, and otherwise pass without running after a note on stderr.
+//! The PostgreSQL server is `TESSERA_TEST_PG_URL` ([`TestDb`]); Redis is at
+//! [`REDIS_URL`]. When either is unreachable the tests fail if `CI` is set, and otherwise
+//! pass without running after a note on stderr ([`services`]).
 //!
 //! The limiter's Redis keys have a fixed prefix, so runs (and anything else on this Redis)
 //! would share counters: the rate-limit test uses a username and a client IP (trusted
@@ -26,21 +26,17 @@
 
 use std::fs::{self, File};
 use std::hash::{BuildHasher, RandomState};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Barrier, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tessera_testkit::api::{answer, assert_session_revoked, tokens};
+use tessera_testkit::services::{self, Service, REDIS_URL};
+use tessera_testkit::{free_port, Answer, Api, TestDb, PASSWORD};
 
-use crate::pg::{maintenance_url, psql, TestDb};
-use crate::serve::{agent, answer, free_port, get_bearer, post_json, PASSWORD};
 use crate::{Dir, BIN};
-
-/// Where Redis listens.
-const REDIS_ADDR: &str = "127.0.0.1:6379";
 
 /// The issuer of every replica: the load balancer's URL, which no replica listens on.
 const ISSUER: &str = "http://auth.replicas.test";
@@ -55,69 +51,16 @@ const REVOCATION_BOUND: Duration = Duration::from_secs(5);
 /// Longest wait for a started replica to be ready (database and Redis).
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// What the replicas run on.
-struct Backends {
-    /// The maintenance database URL (`CREATE DATABASE` runs there).
-    pg: String,
-    redis: String,
-}
-
-/// PostgreSQL and Redis when both answer; otherwise `None` after a note, or a panic when
-/// `CI` is set.
-fn backends(test: &str) -> Option<Backends> {
-    let pg = maintenance_url();
-    let problem = match (psql(&pg, "SELECT 1"), redis_ping()) {
-        (Ok(_), Ok(())) => {
-            return Some(Backends {
-                pg,
-                redis: format!("redis://{REDIS_ADDR}"),
-            })
-        }
-        (Err(e), _) => format!("PostgreSQL at {pg} is not reachable ({e})"),
-        (_, Err(e)) => format!("Redis at {REDIS_ADDR} is not reachable ({e})"),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {problem}; CI needs PostgreSQL and Redis for the replica tests");
-    }
-    // Straight to stderr: libtest captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "note: {test} skipped: {problem} (with CI set it fails instead)"
-    );
-    None
-}
-
-/// `PING` answered by `+PONG` within a second.
-fn redis_ping() -> Result<(), String> {
-    let addr: SocketAddr = REDIS_ADDR.parse().map_err(|e| format!("{e}"))?;
-    let timeout = Duration::from_secs(1);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
-    let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).map_err(|e| e.to_string())?;
-    match &reply {
-        b"+PONG\r\n" => Ok(()),
-        other => Err(format!(
-            "PING answered {:?}",
-            String::from_utf8_lossy(other)
-        )),
-    }
-}
-
 /// One `tessera serve`, killed (SIGKILL) when dropped.
 struct Replica {
     name: char,
     child: Child,
-    port: u16,
     log: std::path::PathBuf,
-    agent: ureq::Agent,
+    api: Api,
 }
 
 impl Replica {
-    fn spawn(name: char, dir: &Dir, env: &[(String, String)]) -> Replica {
+    fn spawn(name: char, dir: &Dir, env: &[(&str, &str)]) -> Replica {
         let port = free_port();
         let log = dir.file(&format!("replica-{name}-{port}.log"));
         let out = File::create(&log).unwrap();
@@ -125,7 +68,7 @@ impl Replica {
             .arg("serve")
             .current_dir(dir.path())
             .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -134,9 +77,8 @@ impl Replica {
         Replica {
             name,
             child,
-            port,
             log,
-            agent: agent(),
+            api: Api::new(&format!("http://127.0.0.1:{port}")),
         }
     }
 
@@ -148,8 +90,7 @@ impl Replica {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Err(format!("exited with {status}: {}", self.log_text()));
             }
-            if let Ok(r) = self.agent.get(self.url("/readyz")).call() {
-                let (status, body) = answer(r);
+            if let Ok((status, body)) = self.api.try_get("/readyz", None) {
                 if status == 200 && body["checks"]["rate_limit"] == "redis" {
                     return Ok(());
                 }
@@ -165,34 +106,8 @@ impl Replica {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
     fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn refresh(&self, token: &str) -> (u16, Value) {
-        post_json(
-            &self.agent,
-            &self.url("/v1/token/refresh"),
-            &json!({ "refresh_token": token }),
-        )
-    }
-
-    fn login(&self, username: &str) -> Value {
-        let (status, body) = post_json(
-            &self.agent,
-            &self.url("/v1/login"),
-            &json!({"username": username, "password": PASSWORD, "delivery": "body"}),
-        );
-        assert_eq!(status, 200, "login on {}: {body}", self.name);
-        body
-    }
-
-    fn me(&self, access: &str) -> (u16, Value) {
-        get_bearer(&self.agent, &self.url("/v1/me"), access)
     }
 }
 
@@ -213,35 +128,34 @@ struct Trio {
 }
 
 impl Trio {
-    /// Starts A, B and C at once with `extra` settings, or `None` when the backends are not
-    /// there (see [`backends`]).
+    /// Starts A, B and C at once with `extra` settings, or `None` when PostgreSQL or Redis
+    /// is not there (see [`services`]).
     fn start(test: &str, extra: &[(&str, &str)]) -> Option<Trio> {
-        let backends = backends(test)?;
+        if !services::available(&[Service::Postgres, Service::Redis]) {
+            return None;
+        }
         // A test that panicked while holding the turn poisons it; the turn is still good.
         let turn = crate::heavy_turn();
         let dir = Dir::new();
-        let db = TestDb::create(&backends.pg, "replicas");
+        let db = TestDb::create("replicas")?;
         // The master key of the trio: 32 random bytes, base64url (an HS256 secret is that).
         let master_key = dir.run(&["keys", "generate", "--alg", "HS256"]).json()["k"]
             .as_str()
             .unwrap()
             .to_owned();
-        let mut env: Vec<(String, String)> = [
-            ("TESSERA_DATABASE__URL", db.url().as_str()),
+        let mut env = vec![
+            ("TESSERA_DATABASE__URL", db.url()),
             // Three processes per test, other tests' servers beside them: stay well under
             // PostgreSQL's 100 connections.
             ("TESSERA_DATABASE__MAX_CONNECTIONS", "8"),
-            ("TESSERA_REDIS__URL", backends.redis.as_str()),
+            ("TESSERA_REDIS__URL", REDIS_URL),
             ("TESSERA_MASTER_KEY", master_key.as_str()),
             ("TESSERA_SERVER__PUBLIC_URL", ISSUER),
             ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "0"),
             ("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "0"),
             ("TESSERA_LOG__LEVEL", "warn"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        ];
+        env.extend_from_slice(extra);
 
         let mut replicas: Vec<Replica> = ['A', 'B', 'C']
             .into_iter()
@@ -278,18 +192,13 @@ impl Trio {
 
     /// Signs up `username` through A.
     fn signup(&self, username: &str) {
-        let (status, body) = post_json(
-            &self.a().agent,
-            &self.a().url("/v1/users"),
-            &json!({"username": username, "password": PASSWORD}),
-        );
-        assert_eq!(status, 201, "signup: {body}");
+        self.a().api.signup(username);
     }
 
     /// POSTs `token` to `/v1/token/refresh` on every replica at the same instant (threads
     /// released by one barrier, on connections already open); the answers in replica
     /// order.
-    fn race(&self, token: &str) -> Vec<(u16, Value)> {
+    fn race(&self, token: &str) -> Vec<Answer> {
         let barrier = Barrier::new(self.replicas.len());
         thread::scope(|s| {
             let threads: Vec<_> = self
@@ -299,29 +208,13 @@ impl Trio {
                     let barrier = &barrier;
                     s.spawn(move || {
                         barrier.wait();
-                        r.refresh(token)
+                        r.api.refresh(token)
                     })
                 })
                 .collect();
             threads.into_iter().map(|t| t.join().unwrap()).collect()
         })
     }
-}
-
-fn text(v: &Value, name: &str) -> String {
-    v[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {v}"))
-        .to_owned()
-}
-
-/// A 401 that sends the client back to login, with `code`.
-#[track_caller]
-fn assert_login_required(answer: &(u16, Value), code: &str, context: &str) {
-    let (status, body) = answer;
-    assert_eq!(*status, 401, "{context}: {body}");
-    assert_eq!(body["error"], code, "{context}: {body}");
-    assert_eq!(body["login_required"], true, "{context}: {body}");
 }
 
 /// Grace window off. Each of [`ROUNDS`] rounds logs in afresh (the login spread over the
@@ -348,9 +241,9 @@ fn grace_off_a_token_raced_on_three_replicas_is_spent_once_and_its_family_revoke
     trio.signup("race-off");
     let mut wins = [0usize; 3];
     for round in 0..ROUNDS {
-        let login = trio.replicas[round % 3].login("race-off");
-        let sid = text(&login, "session_id");
-        let answers = trio.race(&text(&login, "refresh_token"));
+        let login = trio.replicas[round % 3].api.login("race-off");
+        let sid = login.sid;
+        let answers = trio.race(&login.refresh);
         let context = format!("round {round}, session {sid}, answers {answers:?}");
         let winners: Vec<usize> = (0..3).filter(|&i| answers[i].0 == 200).collect();
         assert_eq!(winners.len(), 1, "{context}\n{}", trio.logs());
@@ -375,11 +268,11 @@ fn grace_off_a_token_raced_on_three_replicas_is_spent_once_and_its_family_revoke
             ["refresh_token_reused", "refresh_token_revoked"],
             "{context}"
         );
-        let successor = text(&answers[winner].1, "refresh_token");
+        let successor = tokens(&answers[winner].1).refresh;
         let other = &trio.replicas[(winner + 1) % 3];
-        assert_login_required(
-            &other.refresh(&successor),
-            "refresh_token_revoked",
+        assert_session_revoked(
+            Some(&other.api.refresh(&successor)),
+            None,
             &format!("{context}: the winner's successor on {}", other.name),
         );
     }
@@ -406,9 +299,9 @@ fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
     };
     let started = Instant::now();
     trio.signup("race-on");
-    let login = trio.a().login("race-on");
-    let sid = text(&login, "session_id");
-    let mut token = text(&login, "refresh_token");
+    let login = trio.a().api.login("race-on");
+    let sid = login.sid;
+    let mut token = login.refresh;
     let mut last = Vec::new();
     for round in 0..ROUNDS {
         let answers = trio.race(&token);
@@ -417,7 +310,7 @@ fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
             assert_eq!(*status, 200, "{context}\n{}", trio.logs());
             assert_eq!(body["session_id"], sid.as_str(), "{context}");
         }
-        let successor = text(&answers[0].1, "refresh_token");
+        let successor = tokens(&answers[0].1).refresh;
         assert_ne!(successor, token, "{context}");
         for (_, body) in &answers[1..] {
             assert_eq!(body["refresh_token"], successor.as_str(), "{context}");
@@ -426,9 +319,9 @@ fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
         last = answers;
     }
     for (signer, (_, body)) in last.iter().enumerate() {
-        let access = text(body, "access_token");
+        let access = tokens(body).access;
         for r in &trio.replicas {
-            let (status, claims) = r.me(&access);
+            let (status, claims) = r.api.me(&access);
             assert_eq!(
                 status, 200,
                 "signed by {signer}, checked by {}: {claims}",
@@ -442,7 +335,7 @@ fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
     let jwks: Vec<Value> = trio
         .replicas
         .iter()
-        .map(|r| answer(r.agent.get(r.url("/.well-known/jwks.json")).call().unwrap()).1)
+        .map(|r| r.api.get("/.well-known/jwks.json", None).1)
         .collect();
     assert!(
         jwks[0]["keys"].as_array().is_some_and(|k| !k.is_empty()),
@@ -450,11 +343,10 @@ fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
         jwks[0]
     );
     assert!(jwks.iter().all(|j| *j == jwks[0]), "JWKS differ: {jwks:?}");
-    let (status, sessions) = get_bearer(
-        &trio.a().agent,
-        &trio.a().url("/v1/sessions"),
-        &text(&last[0].1, "access_token"),
-    );
+    let (status, sessions) = trio
+        .a()
+        .api
+        .get("/v1/sessions", Some(&tokens(&last[0].1).access));
     assert_eq!(status, 200, "{sessions}");
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
     eprintln!("grace on: {ROUNDS} races, {:?}", started.elapsed());
@@ -475,42 +367,45 @@ fn a_session_revoked_on_one_replica_is_refused_by_the_others() {
     trio.signup("revoked");
 
     // One session, revoked through A.
-    let login = a.login("revoked");
-    let (access, refresh) = (text(&login, "access_token"), text(&login, "refresh_token"));
+    let login = a.api.login("revoked");
+    let (access, refresh) = (login.access, login.refresh);
     for r in [a, b, c] {
-        assert_eq!(r.me(&access).0, 200, "before the revocation, on {}", r.name);
+        assert_eq!(
+            r.api.me(&access).0,
+            200,
+            "before the revocation, on {}",
+            r.name
+        );
     }
-    let response = a
-        .agent
-        .delete(a.url(&format!("/v1/sessions/{}", text(&login, "session_id"))))
-        .header("authorization", format!("Bearer {access}"))
-        .call()
-        .unwrap();
-    let (status, body) = answer(response);
+    let (status, body) = a
+        .api
+        .delete(&format!("/v1/sessions/{}", login.sid), &access);
     assert_eq!(status, 204, "{body}");
     let revoked = Instant::now();
-    assert_eq!(a.me(&access).1["error"], "invalid_token", "A knows at once");
+    assert_session_revoked(None, Some(&a.api.me(&access)), "A knows at once");
     for r in [b, c] {
-        assert_login_required(
-            &r.refresh(&refresh),
-            "refresh_token_revoked",
-            &r.name.to_string(),
-        );
+        assert_session_revoked(Some(&r.api.refresh(&refresh)), None, &r.name.to_string());
     }
     let took = wait_refused(&[b, c], &[&access], revoked);
     eprintln!("DELETE /v1/sessions/{{id}} on A: refused by B and C after {took:?}");
 
     // Two sessions, from B and C, logged out everywhere through C.
-    let logins = [b.login("revoked"), c.login("revoked")];
-    let access: Vec<String> = logins.iter().map(|l| text(l, "access_token")).collect();
+    let logins = [b.api.login("revoked"), c.api.login("revoked")];
+    let access: Vec<String> = logins.iter().map(|l| l.access.clone()).collect();
     for r in [a, b, c] {
         for t in &access {
-            assert_eq!(r.me(t).0, 200, "before logout everywhere, on {}", r.name);
+            assert_eq!(
+                r.api.me(t).0,
+                200,
+                "before logout everywhere, on {}",
+                r.name
+            );
         }
     }
     let response = c
-        .agent
-        .post(c.url("/v1/logout/all"))
+        .api
+        .agent()
+        .post(c.api.url("/v1/logout/all"))
         .header("authorization", format!("Bearer {}", access[1]))
         .send_empty()
         .unwrap();
@@ -519,11 +414,7 @@ fn a_session_revoked_on_one_replica_is_refused_by_the_others() {
     let revoked = Instant::now();
     for l in &logins {
         for r in [a, b] {
-            assert_login_required(
-                &r.refresh(&text(l, "refresh_token")),
-                "refresh_token_revoked",
-                &r.name.to_string(),
-            );
+            assert_session_revoked(Some(&r.api.refresh(&l.refresh)), None, &r.name.to_string());
         }
     }
     let tokens: Vec<&str> = access.iter().map(String::as_str).collect();
@@ -537,7 +428,7 @@ fn wait_refused(replicas: &[&Replica], tokens: &[&str], since: Instant) -> Durat
     loop {
         let answers: Vec<(char, (u16, Value))> = replicas
             .iter()
-            .flat_map(|r| tokens.iter().map(move |t| (r.name, r.me(t))))
+            .flat_map(|r| tokens.iter().map(move |t| (r.name, r.api.me(t))))
             .collect();
         if answers
             .iter()
@@ -577,7 +468,7 @@ fn failed_logins_spread_over_the_replicas_count_once() {
         return;
     };
     for r in &trio.replicas {
-        let (status, body) = answer(r.agent.get(r.url("/readyz")).call().unwrap());
+        let (status, body) = r.api.get("/readyz", None);
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             body["checks"]["rate_limit"], "redis",
@@ -598,8 +489,9 @@ fn failed_logins_spread_over_the_replicas_count_once() {
     trio.signup(&user);
     let attempt = |r: &Replica, password: &str| -> (u16, Value, Option<u64>) {
         let response = r
-            .agent
-            .post(r.url("/v1/login"))
+            .api
+            .agent()
+            .post(r.api.url("/v1/login"))
             .header("x-forwarded-for", &ip)
             .content_type("application/json")
             .send(json!({"username": user, "password": password, "delivery": "body"}).to_string())

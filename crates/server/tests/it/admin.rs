@@ -17,13 +17,7 @@ async fn admin_revoke_force_expires_every_session_of_the_user() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     for t in [&a, &b] {
-        assert_error(
-            app.refresh_body(&t.refresh).await,
-            StatusCode::UNAUTHORIZED,
-            "refresh_token_revoked",
-        )
-        .await;
-        assert_bearer_error(app.me(&t.access).await, "invalid_token").await;
+        app.assert_session_revoked(t).await;
     }
 }
 

@@ -1,4 +1,6 @@
-//! The test harness: one app per test, on 127.0.0.1:0.
+//! The test harness: one app per test, on 127.0.0.1:0, with a reqwest client. What the
+//! suites share beyond this in-process app (the test password, a login's [`Tokens`], the
+//! shape of an error answer and of a revoked session) comes from `tessera_testkit::api`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,14 +14,14 @@ use tessera_jose::SecretString;
 use tessera_server::rate_limit::RateLimiter;
 use tessera_server::{app, AppState, Config};
 use tessera_store::{SqliteOptions, SqliteStore};
+use tessera_testkit::api::{self, Answer};
+pub use tessera_testkit::api::{tokens, Tokens, PASSWORD};
 use tessera_tokens::{ManualClock, MasterKey, PasswordParams};
 
 /// The admin token of apps started with one.
 pub const ADMIN: &str = "test-admin-token-7f3a9c1e5b";
 /// Start time of every manual clock.
 pub const T0: i64 = 1_800_000_000;
-/// A password every test user has.
-pub const PASSWORD: &str = "correct horse battery staple";
 /// `server.public_url` of test apps: the one browser origin allowed by default.
 pub const PUBLIC_URL: &str = "http://tessera.test";
 /// The refresh cookie's name with the default `cookie.secure = true`.
@@ -120,14 +122,6 @@ pub struct TestApp {
     pub state: AppState,
     pub store: Arc<SqliteStore>,
     _dir: TempDir,
-}
-
-/// Tokens of one login with body delivery.
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-    pub sid: String,
 }
 
 impl TestApp {
@@ -237,16 +231,9 @@ impl TestApp {
 
     /// Logs in with body delivery.
     pub async fn login(&self, username: &str) -> Tokens {
-        let res = self
-            .post_json(
-                "/v1/login",
-                json!({"username": username, "password": PASSWORD, "delivery": "body"}),
-            )
-            .send()
-            .await
-            .unwrap();
+        let res = self.login_as(username, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
-        tokens(res.json().await.unwrap())
+        tokens(&res.json().await.unwrap())
     }
 
     /// Logs in with cookie delivery; returns the access token and the cookie value.
@@ -289,6 +276,26 @@ impl TestApp {
         self.get("/v1/me").bearer_auth(access).send().await.unwrap()
     }
 
+    /// `POST /v1/login` as `username` with `password`, body delivery; the response as it is.
+    pub async fn login_as(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/v1/login",
+            json!({"username": username, "password": password, "delivery": "body"}),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Asserts that the session of `t` is revoked ([`api::assert_session_revoked`]): its
+    /// refresh token and its access token refused, each answer well-formed over HTTP.
+    pub async fn assert_session_revoked(&self, t: &Tokens) {
+        let (_, refresh) = error_answer(self.refresh_body(&t.refresh).await).await;
+        let (headers, access) = error_answer(self.me(&t.access).await).await;
+        api::assert_session_revoked(Some(&refresh), Some(&access), &t.sid);
+        assert_invalid_token_challenge(&headers);
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics")
             .send()
@@ -297,18 +304,6 @@ impl TestApp {
             .text()
             .await
             .unwrap()
-    }
-}
-
-/// Parses a TokenResponse with body delivery.
-pub fn tokens(body: Value) -> Tokens {
-    Tokens {
-        access: body["access_token"].as_str().unwrap().to_owned(),
-        refresh: body["refresh_token"]
-            .as_str()
-            .expect("refresh_token in body")
-            .to_owned(),
-        sid: body["session_id"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -330,51 +325,47 @@ pub fn set_cookie_line(headers: &HeaderMap) -> Option<String> {
         .find(|v| v.starts_with(COOKIE) || v.starts_with("tessera_refresh="))
 }
 
-/// Asserts an error answer: status, code, `login_required`, JSON content type.
+/// Asserts an error answer: [`api::assert_refused`] (status, code, description,
+/// `login_required`), a JSON content type, and a cleared cookie with `login_required`.
 pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> (HeaderMap, Value) {
-    assert_eq!(res.status(), status, "expected {code}");
+    let (headers, answer) = error_answer(res).await;
+    api::assert_refused(&answer, status.as_u16(), code, "");
+    (headers, answer.1)
+}
+
+/// Asserts a 401 of a Bearer route with its `WWW-Authenticate`.
+pub async fn assert_bearer_error(res: Response, code: &str) -> Value {
+    let (headers, answer) = error_answer(res).await;
+    api::assert_refused(&answer, 401, code, "");
+    assert_invalid_token_challenge(&headers);
+    answer.1
+}
+
+/// An error answer with what HTTP adds to its body checked: a JSON content type, and the
+/// refresh cookie cleared when the body sends the client back to login.
+async fn error_answer(res: Response) -> (HeaderMap, Answer) {
+    let status = res.status().as_u16();
     let headers = res.headers().clone();
     assert!(
         headers[CONTENT_TYPE]
             .to_str()
             .unwrap()
             .starts_with("application/json"),
-        "{headers:?}"
+        "{status}: {headers:?}"
     );
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], code, "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
-    let login_required = matches!(
-        code,
-        "refresh_token_expired"
-            | "refresh_token_revoked"
-            | "refresh_token_reused"
-            | "invalid_refresh_token"
-    );
-    assert_eq!(
-        body.get("login_required") == Some(&json!(true)),
-        login_required,
-        "{body}"
-    );
-    if login_required {
+    if body.get("login_required") == Some(&json!(true)) {
         let line = set_cookie_line(&headers).expect("login_required clears the cookie");
         assert!(line.contains("Max-Age=0"), "{line}");
     }
-    (headers, body)
+    (headers, (status, body))
 }
 
-/// Asserts a 401 of a Bearer route with its `WWW-Authenticate`.
-pub async fn assert_bearer_error(res: Response, code: &str) -> Value {
-    let (headers, body) = assert_error(res, StatusCode::UNAUTHORIZED, code).await;
+/// The challenge of a Bearer route's 401 names `invalid_token` (RFC 6750).
+fn assert_invalid_token_challenge(headers: &HeaderMap) {
     let www = headers["www-authenticate"].to_str().unwrap();
     assert!(
         www.starts_with("Bearer error=\"invalid_token\", error_description=\""),
         "{www}"
     );
-    body
 }

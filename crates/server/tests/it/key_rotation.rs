@@ -108,7 +108,7 @@ impl Replica {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        tokens(res.json().await.unwrap())
+        tokens(&res.json().await.unwrap())
     }
 
     async fn me_status(&self, access: &str) -> u16 {

@@ -11,7 +11,7 @@ async fn logs_never_contain_tokens_or_passwords() {
     let id = app.signup("alice").await;
     let t0 = app.login("alice").await;
     let (access_c, cookie) = app.login_cookie("alice").await;
-    let t1 = tokens(app.refresh_body(&t0.refresh).await.json().await.unwrap());
+    let t1 = tokens(&app.refresh_body(&t0.refresh).await.json().await.unwrap());
     let res = app
         .with_cookie("/v1/token/refresh", &cookie)
         .send()

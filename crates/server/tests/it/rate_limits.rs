@@ -6,16 +6,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-async fn login_status(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
-    app.post_json(
-        "/v1/login",
-        json!({"username": user, "password": pw, "delivery": "body"}),
-    )
-    .send()
-    .await
-    .unwrap()
-}
-
 /// Sends every `(username, password)` login at the same moment; the statuses.
 async fn logins_at_once(
     app: &TestApp,
@@ -41,14 +31,14 @@ async fn failed_logins_per_username_are_limited_until_the_window_passes() {
     app.signup("alice").await;
     for _ in 0..3 {
         assert_eq!(
-            login_status(&app, "alice", "wrong password").await.status(),
+            app.login_as("alice", "wrong password").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     app.clock.advance(20);
     // Even the right password is refused now: the check comes before hashing.
     let (headers, _) = assert_error(
-        login_status(&app, "ALICE", PASSWORD).await,
+        app.login_as("ALICE", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
     )
@@ -56,13 +46,10 @@ async fn failed_logins_per_username_are_limited_until_the_window_passes() {
     assert_eq!(headers["retry-after"], "40");
     // Another username from the same IP is not limited yet (per-IP limit is 9).
     app.signup("bob").await;
-    assert_eq!(
-        login_status(&app, "bob", PASSWORD).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.login_as("bob", PASSWORD).await.status(), StatusCode::OK);
     app.clock.advance(40);
     assert_eq!(
-        login_status(&app, "alice", PASSWORD).await.status(),
+        app.login_as("alice", PASSWORD).await.status(),
         StatusCode::OK
     );
     let m = app.metrics().await;
@@ -79,14 +66,14 @@ async fn a_successful_login_clears_the_username_failures() {
         .start()
         .await;
     app.signup("alice").await;
-    login_status(&app, "alice", "wrong password").await;
+    app.login_as("alice", "wrong password").await;
     assert_eq!(
-        login_status(&app, "alice", PASSWORD).await.status(),
+        app.login_as("alice", PASSWORD).await.status(),
         StatusCode::OK
     );
-    login_status(&app, "alice", "wrong password").await;
+    app.login_as("alice", "wrong password").await;
     assert_eq!(
-        login_status(&app, "alice", PASSWORD).await.status(),
+        app.login_as("alice", PASSWORD).await.status(),
         StatusCode::OK
     );
 }
@@ -99,11 +86,11 @@ async fn failed_logins_per_ip_are_limited_at_three_times_the_username_limit() {
         .await;
     app.signup("alice").await;
     for i in 0..6 {
-        let res = login_status(&app, &format!("nobody{i}"), "wrong password").await;
+        let res = app.login_as(&format!("nobody{i}"), "wrong password").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     let (headers, _) = assert_error(
-        login_status(&app, "alice", PASSWORD).await,
+        app.login_as("alice", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
     )
@@ -111,7 +98,7 @@ async fn failed_logins_per_ip_are_limited_at_three_times_the_username_limit() {
     assert_eq!(headers["retry-after"], "60");
     app.clock.advance(60);
     assert_eq!(
-        login_status(&app, "alice", PASSWORD).await.status(),
+        app.login_as("alice", PASSWORD).await.status(),
         StatusCode::OK
     );
 }
@@ -142,8 +129,8 @@ async fn refreshes_per_ip_are_limited() {
         .start()
         .await;
     let (_, t0) = app.user("alice").await;
-    let t1 = tokens(app.refresh_body(&t0.refresh).await.json().await.unwrap());
-    let t2 = tokens(app.refresh_body(&t1.refresh).await.json().await.unwrap());
+    let t1 = tokens(&app.refresh_body(&t0.refresh).await.json().await.unwrap());
+    let t2 = tokens(&app.refresh_body(&t1.refresh).await.json().await.unwrap());
     let (headers, _) = assert_error(
         app.refresh_body(&t2.refresh).await,
         StatusCode::TOO_MANY_REQUESTS,
@@ -250,17 +237,17 @@ async fn successful_logins_do_not_use_up_the_ip_limit() {
     app.signup("erin").await;
     for _ in 0..10 {
         assert_eq!(
-            login_status(&app, "erin", PASSWORD).await.status(),
+            app.login_as("erin", PASSWORD).await.status(),
             StatusCode::OK
         );
     }
     // Failures still count: the IP limit is 3.
     for i in 0..3 {
-        let res = login_status(&app, &format!("nobody{i}"), "wrong password").await;
+        let res = app.login_as(&format!("nobody{i}"), "wrong password").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     assert_error(
-        login_status(&app, "erin", PASSWORD).await,
+        app.login_as("erin", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
     )

@@ -1,55 +1,22 @@
 //! Rate limits counted in Redis (`redis.url`): shared by replicas, and a local fallback
 //! when Redis is unreachable. The shared tests need Redis at 127.0.0.1:6379: without it they
-//! are skipped with a note, except under `CI`, where they fail.
+//! are skipped with a note, except under `CI`, where they fail
+//! ([`tessera_testkit::services`]).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_server::Config;
+use tessera_testkit::services;
 
 use crate::common::*;
-
-const REDIS_ADDR: &str = "127.0.0.1:6379";
-
-/// `redis://127.0.0.1:6379` when Redis answers there; otherwise `None` after a note, or a
-/// panic when the `CI` variable is set.
-async fn redis_url(test: &str) -> Option<String> {
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(1),
-        tokio::net::TcpStream::connect(REDIS_ADDR),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    if reachable {
-        return Some(format!("redis://{REDIS_ADDR}"));
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{test}: Redis is not reachable at {REDIS_ADDR} and CI is set; start it with \
-             `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`"
-        );
-    }
-    eprintln!("note: {test} skipped: Redis is not reachable at {REDIS_ADDR} (set CI to fail)");
-    None
-}
 
 /// A key prefix no other test or run shares (process id and a random number).
 fn unique_prefix(test: &str) -> String {
     use std::hash::{BuildHasher, RandomState};
     let random = RandomState::new().hash_one(test);
     format!("tessera-test:{test}:{}:{random:016x}", std::process::id())
-}
-
-async fn login(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
-    app.post_json(
-        "/v1/login",
-        json!({"username": user, "password": pw, "delivery": "body"}),
-    )
-    .send()
-    .await
-    .unwrap()
 }
 
 async fn readyz(app: &TestApp) -> (StatusCode, Value) {
@@ -59,12 +26,12 @@ async fn readyz(app: &TestApp) -> (StatusCode, Value) {
 
 /// Two replicas on one Redis (same key prefix).
 async fn replicas(test: &str, login_per_minute: &str) -> Option<(TestApp, TestApp)> {
-    let url = redis_url(test).await?;
+    let url = services::redis()?;
     let prefix = unique_prefix(test);
     let start = || {
         TestApp::setup()
             .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", login_per_minute)
-            .redis(&url, &prefix)
+            .redis(url, &prefix)
             .start()
     };
     let (a, b) = (start().await, start().await);
@@ -81,13 +48,13 @@ async fn failed_logins_on_one_replica_count_on_another() {
     assert_eq!(readyz(&a).await.1["checks"]["rate_limit"], "redis");
     for app in [&a, &a, &b] {
         assert_eq!(
-            login(app, "alice", "wrong password").await.status(),
+            app.login_as("alice", "wrong password").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     for app in [&b, &a] {
         let (headers, _) = assert_error(
-            login(app, "ALICE", PASSWORD).await,
+            app.login_as("ALICE", PASSWORD).await,
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
         )
@@ -97,7 +64,7 @@ async fn failed_logins_on_one_replica_count_on_another() {
     }
     // Another username is not limited (per-IP limit is 9, also shared).
     assert_eq!(
-        login(&b, "bob", "wrong password").await.status(),
+        b.login_as("bob", "wrong password").await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -107,11 +74,11 @@ async fn a_successful_login_on_one_replica_clears_the_failures_on_all() {
     let Some((a, b)) = replicas("shared_reset", "2").await else {
         return;
     };
-    login(&a, "alice", "wrong password").await;
-    assert_eq!(login(&b, "alice", PASSWORD).await.status(), StatusCode::OK);
-    login(&a, "alice", "wrong password").await;
+    a.login_as("alice", "wrong password").await;
+    assert_eq!(b.login_as("alice", PASSWORD).await.status(), StatusCode::OK);
+    a.login_as("alice", "wrong password").await;
     // Without the reset through Redis this would be the 2nd failure of the window: 429.
-    assert_eq!(login(&a, "alice", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(a.login_as("alice", PASSWORD).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -124,17 +91,17 @@ async fn with_redis_unreachable_the_server_keeps_serving_with_local_limits() {
         .await;
     app.signup("alice").await;
     assert_eq!(
-        login(&app, "alice", PASSWORD).await.status(),
+        app.login_as("alice", PASSWORD).await.status(),
         StatusCode::OK
     );
     for _ in 0..2 {
         assert_eq!(
-            login(&app, "alice", "wrong password").await.status(),
+            app.login_as("alice", "wrong password").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     let (headers, _) = assert_error(
-        login(&app, "alice", PASSWORD).await,
+        app.login_as("alice", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
     )
@@ -145,7 +112,7 @@ async fn with_redis_unreachable_the_server_keeps_serving_with_local_limits() {
     );
     app.clock.advance(60);
     assert_eq!(
-        login(&app, "alice", PASSWORD).await.status(),
+        app.login_as("alice", PASSWORD).await.status(),
         StatusCode::OK
     );
     let (status, body) = readyz(&app).await;
@@ -180,15 +147,18 @@ async fn successful_logins_are_refunded_in_redis() {
     };
     for i in 0..8 {
         let app = if i % 2 == 0 { &a } else { &b };
-        assert_eq!(login(app, "alice", PASSWORD).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.login_as("alice", PASSWORD).await.status(),
+            StatusCode::OK
+        );
     }
     // The IP limit is 3 failures, counted across both.
     for (i, app) in [&a, &b, &a].into_iter().enumerate() {
-        let res = login(app, &format!("nobody{i}"), "wrong password").await;
+        let res = app.login_as(&format!("nobody{i}"), "wrong password").await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        login(&b, "alice", PASSWORD).await.status(),
+        b.login_as("alice", PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -197,36 +167,33 @@ async fn successful_logins_are_refunded_in_redis() {
 /// counts, another prefix does not.
 #[tokio::test]
 async fn deployments_with_different_key_prefixes_do_not_share_counts() {
-    let Some(url) = redis_url("key_prefix").await else {
+    let Some(url) = services::redis() else {
         return;
     };
     let (mine, theirs) = (unique_prefix("key_prefix_a"), unique_prefix("key_prefix_b"));
-    let start = |prefix: String| {
-        let url = url.clone();
-        async move {
-            let app = TestApp::setup()
-                .env("TESSERA_REDIS__URL", &url)
-                .env("TESSERA_REDIS__KEY_PREFIX", &prefix)
-                .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "1")
-                .start()
-                .await;
-            app.signup("alice").await;
-            app
-        }
+    let start = |prefix: String| async move {
+        let app = TestApp::setup()
+            .env("TESSERA_REDIS__URL", url)
+            .env("TESSERA_REDIS__KEY_PREFIX", &prefix)
+            .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "1")
+            .start()
+            .await;
+        app.signup("alice").await;
+        app
     };
     let a = start(mine.clone()).await;
     let same = start(mine).await;
     let other = start(theirs).await;
     assert_eq!(
-        login(&a, "alice", "wrong password").await.status(),
+        a.login_as("alice", "wrong password").await.status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        login(&same, "alice", "wrong password").await.status(),
+        same.login_as("alice", "wrong password").await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
-        login(&other, "alice", "wrong password").await.status(),
+        other.login_as("alice", "wrong password").await.status(),
         StatusCode::UNAUTHORIZED
     );
 }

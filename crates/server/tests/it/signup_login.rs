@@ -164,7 +164,7 @@ async fn body_delivery_puts_the_refresh_token_in_the_body_and_sets_no_cookie() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get(SET_COOKIE).is_none());
-    let t = tokens(res.json().await.unwrap());
+    let t = tokens(&res.json().await.unwrap());
     assert_eq!(t.refresh.len(), 43);
     assert_eq!(t.access.split('.').count(), 3);
 
@@ -183,7 +183,7 @@ async fn body_delivery_puts_the_refresh_token_in_the_body_and_sets_no_cookie() {
         .await
         .unwrap();
     assert!(res.headers().get(SET_COOKIE).is_none());
-    tokens(res.json().await.unwrap());
+    tokens(&res.json().await.unwrap());
 }
 
 #[tokio::test]

@@ -2,177 +2,30 @@
 //! server shows — replicas racing for one token, replicas migrating at once, a server that
 //! is unreachable, goes away, cancels or kills a statement.
 //!
-//! The server is `TESSERA_TEST_PG_URL` (default [`DEFAULT_URL`], trust auth), reached
-//! through its maintenance database. Each test creates `tessera_test_<pid>_<n>_<random>`
-//! and drops it when done, panic or not ([`TestDb`]'s `Drop`); the first test of a run also
-//! drops the `tessera_test_*` databases older than an hour that a killed run left behind.
-//! When the server cannot be reached, the tests fail if `CI` is set, and otherwise pass
-//! without running after one note on stderr.
+//! The databases, `tessera_test_store_<pid>_<n>`, come from the test kit
+//! ([`tessera_testkit::pg`]: the server at `TESSERA_TEST_PG_URL`, each database dropped
+//! when its test is done, panic or not); so does the relay a test cuts to make the
+//! database go away. When the server cannot be reached, the tests fail if `CI` is set, and
+//! otherwise pass without running after a note on stderr.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Executor, PgConnection};
 use tessera_store::conformance::Backend;
 use tessera_store::postgres::MIGRATION_LOCK;
 use tessera_store::{connect_any, PostgresOptions, PostgresStore};
+use tessera_testkit::{free_port, Relay, TestDb};
 use tessera_tokens::{
     RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, UserRecord,
 };
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Barrier, OnceCell};
+use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-/// The server CI starts (see `.ci/run`).
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn maintenance_url() -> String {
-    std::env::var("TESSERA_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-/// `url` with its database replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..]
-        .find('/')
-        .map_or(base.len(), |i| authority + i);
-    format!("{}/{name}{query}", &base[..path])
-}
-
-/// Whether the server answers, decided by the first test that asks; that test also
-/// removes what killed runs left behind.
-async fn server_available() -> bool {
-    static AVAILABLE: OnceCell<bool> = OnceCell::const_new();
-    *AVAILABLE
-        .get_or_init(|| async {
-            let url = maintenance_url();
-            let deadline = Duration::from_secs(3);
-            match tokio::time::timeout(deadline, PgConnection::connect(&url)).await {
-                Ok(Ok(mut conn)) => {
-                    drop_stale_databases(&mut conn).await;
-                    let _ = conn.close().await;
-                    true
-                }
-                failed => {
-                    let why = match failed {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => format!("no answer within {deadline:?}"),
-                    };
-                    let place = if std::env::var_os("TESSERA_TEST_PG_URL").is_some() {
-                        "TESSERA_TEST_PG_URL".to_owned()
-                    } else {
-                        DEFAULT_URL.to_owned()
-                    };
-                    if std::env::var_os("CI").is_some() {
-                        panic!(
-                            "PostgreSQL at {place} is not reachable ({why}); CI needs it for \
-                             the PostgreSQL store tests (.ci/run starts it)"
-                        );
-                    }
-                    // Straight to stderr: libtest captures `eprintln!` of passing tests.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "note: PostgreSQL at {place} is not reachable ({why}): skipping the \
-                         PostgreSQL store tests (with CI set they fail instead)"
-                    );
-                    false
-                }
-            }
-        })
-        .await
-}
-
-/// Drops `tessera_test_*` databases created more than an hour ago (their `PG_VERSION` file
-/// is as old as they are). Needs a superuser; quietly does nothing otherwise.
-async fn drop_stale_databases(conn: &mut PgConnection) {
-    let stale: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'tessera\\_test\\_%' \
-         AND (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification \
-             < now() - interval '1 hour'",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap_or_default();
-    for name in stale {
-        let _ = conn
-            .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-            .await;
-    }
-}
-
-/// A database of one test's own: created empty, dropped on drop (also when the test
-/// panics), whoever is still connected.
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    /// `None` when the server is unreachable and skipping is allowed.
-    async fn create() -> Option<TestDb> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        if !server_available().await {
-            return None;
-        }
-        let random = RandomState::new().build_hasher().finish() as u32;
-        let name = format!(
-            "tessera_test_{}_{}_{random:08x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut conn = PgConnection::connect(&maintenance_url()).await.unwrap();
-        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        let url = with_database(&maintenance_url(), &name);
-        Some(TestDb { name, url })
-    }
-
-    async fn raw(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime (or while it unwinds): do the async work on a
-        // thread of its own, with a runtime of its own, and wait for it.
-        let (name, url) = (self.name.clone(), maintenance_url());
-        let done = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let mut conn = PgConnection::connect(&url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: could not drop test database {}: {done:?}",
-                self.name
-            );
-        }
-    }
+/// A database of the test's own; `None` when PostgreSQL is unreachable and the test may
+/// be skipped.
+fn test_db() -> Option<TestDb> {
+    TestDb::create("store")
 }
 
 /// Pools small enough for two tests at once (with two handles each) to stay well under
@@ -194,8 +47,8 @@ struct Postgres {
 #[async_trait::async_trait]
 impl Backend for Postgres {
     async fn fresh() -> Option<Self> {
-        let db = TestDb::create().await?;
-        let store = PostgresStore::connect(&db.url, test_options())
+        let db = test_db()?;
+        let store = PostgresStore::connect(db.url(), test_options())
             .await
             .unwrap();
         Some(Postgres {
@@ -210,7 +63,7 @@ impl Backend for Postgres {
 
     async fn another_handle(&self) -> Arc<dyn Store> {
         Arc::new(
-            PostgresStore::connect(&self.db.url, test_options())
+            PostgresStore::connect(self.db.url(), test_options())
                 .await
                 .unwrap(),
         )
@@ -278,11 +131,11 @@ async fn migration_versions(conn: &mut PgConnection) -> Vec<i64> {
 
 /// Fresh database and two stores on it with their own pools: two replicas.
 async fn two_replicas() -> Option<(TestDb, Arc<dyn Store>, Arc<dyn Store>)> {
-    let db = TestDb::create().await?;
-    let a = PostgresStore::connect(&db.url, test_options())
+    let db = test_db()?;
+    let a = PostgresStore::connect(db.url(), test_options())
         .await
         .unwrap();
-    let b = PostgresStore::connect(&db.url, test_options())
+    let b = PostgresStore::connect(db.url(), test_options())
         .await
         .unwrap();
     Some((db, Arc::new(a), Arc::new(b)))
@@ -345,7 +198,7 @@ async fn replicas_spend_a_token_exactly_once() {
         );
     }
     // One successor per session, never two.
-    let mut conn = db.raw().await;
+    let mut conn = db.connect().await;
     let per_session: Vec<i64> = sqlx::query_scalar(
         "SELECT count(*) FROM refresh_tokens GROUP BY session_id ORDER BY session_id",
     )
@@ -394,7 +247,7 @@ async fn replicas_converge_on_one_successor_within_grace() {
             .unwrap();
         assert!(matches!(next, RotateOutcome::Rotated(_)), "{next:?}");
     }
-    let mut conn = db.raw().await;
+    let mut conn = db.connect().await;
     let revoked: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL")
             .fetch_one(&mut conn)
@@ -408,12 +261,12 @@ async fn replicas_converge_on_one_successor_within_grace() {
 /// Four replicas start at once on a new database: all connect, the schema is applied once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_connects_migrate_once() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
     let mut starts = JoinSet::new();
     for _ in 0..4 {
-        let url = db.url.clone();
+        let url = db.url().to_owned();
         starts.spawn(async move { PostgresStore::connect(&url, test_options()).await });
     }
     let stores: Vec<_> = starts
@@ -425,7 +278,7 @@ async fn concurrent_first_connects_migrate_once() {
     for s in &stores {
         s.ping().await.unwrap();
     }
-    assert_eq!(migration_versions(&mut db.raw().await).await, vec![1]);
+    assert_eq!(migration_versions(&mut db.connect().await).await, vec![1]);
     stores[0].create_user(&user("alice")).await.unwrap();
     assert_eq!(stores[3].list_users().await.unwrap(), vec![user("alice")]);
 }
@@ -434,20 +287,20 @@ async fn concurrent_first_connects_migrate_once() {
 /// creates nothing; once it is released, `connect` completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_wait_for_the_advisory_lock() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
-    let mut holder = db.raw().await;
+    let mut holder = db.connect().await;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut holder)
         .await
         .unwrap();
-    let url = db.url.clone();
+    let url = db.url().to_owned();
     let starting = tokio::spawn(async move { PostgresStore::connect(&url, test_options()).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!starting.is_finished(), "connect did not wait for the lock");
-    let mut probe = db.raw().await;
+    let mut probe = db.connect().await;
     let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('schema_migrations')::text")
         .fetch_one(&mut probe)
         .await
@@ -465,16 +318,16 @@ async fn migrations_wait_for_the_advisory_lock() {
 
 #[tokio::test]
 async fn reconnecting_applies_nothing_twice_and_keeps_data() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
-    let store = PostgresStore::connect(&db.url, test_options())
+    let store = PostgresStore::connect(db.url(), test_options())
         .await
         .unwrap();
     store.create_user(&user("alice")).await.unwrap();
     store.close().await;
     for _ in 0..2 {
-        let store = PostgresStore::connect(&db.url, test_options())
+        let store = PostgresStore::connect(db.url(), test_options())
             .await
             .unwrap();
         assert_eq!(
@@ -483,24 +336,24 @@ async fn reconnecting_applies_nothing_twice_and_keeps_data() {
         );
         store.close().await;
     }
-    assert_eq!(migration_versions(&mut db.raw().await).await, vec![1]);
+    assert_eq!(migration_versions(&mut db.connect().await).await, vec![1]);
 }
 
 #[tokio::test]
 async fn a_newer_schema_is_refused() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
-    PostgresStore::connect(&db.url, test_options())
+    PostgresStore::connect(db.url(), test_options())
         .await
         .unwrap()
         .close()
         .await;
     sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)")
-        .execute(&mut db.raw().await)
+        .execute(&mut db.connect().await)
         .await
         .unwrap();
-    let err = PostgresStore::connect(&db.url, test_options())
+    let err = PostgresStore::connect(db.url(), test_options())
         .await
         .unwrap_err();
     assert!(
@@ -514,12 +367,12 @@ async fn a_newer_schema_is_refused() {
 /// `connect_any` sends both PostgreSQL schemes here.
 #[tokio::test]
 async fn connect_any_dispatches_postgres_urls() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
-    let store = connect_any(&db.url).await.unwrap();
+    let store = connect_any(db.url()).await.unwrap();
     store.create_user(&user("alice")).await.unwrap();
-    let other = connect_any(&db.url.replacen("postgres://", "postgresql://", 1))
+    let other = connect_any(&db.url().replacen("postgres://", "postgresql://", 1))
         .await
         .unwrap();
     assert_eq!(other.list_users().await.unwrap(), vec![user("alice")]);
@@ -552,7 +405,7 @@ async fn invalid_options_are_refused() {
 /// a refused connection until then), and the password is not in the message.
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable_within_acquire_timeout() {
-    let port = free_port().await;
+    let port = free_port();
     let options = PostgresOptions {
         acquire_timeout: Duration::from_millis(400),
         ..PostgresOptions::default()
@@ -570,82 +423,16 @@ async fn an_unreachable_server_is_unavailable_within_acquire_timeout() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
-async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A TCP relay to the server on a port of its own, that the test can cut and restore:
-/// the database going away and coming back, without touching the shared server.
-struct Relay {
-    port: u16,
-    target: String,
-    /// The accept loop.
-    listener: Option<tokio::task::JoinHandle<()>>,
-    /// One task per relayed connection.
-    links: Arc<std::sync::Mutex<JoinSet<()>>>,
-}
-
-impl Relay {
-    async fn start(target: String) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut relay = Relay {
-            port: listener.local_addr().unwrap().port(),
-            target,
-            listener: None,
-            links: Arc::default(),
-        };
-        relay.serve(listener);
-        relay
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let (target, links) = (self.target.clone(), self.links.clone());
-        self.listener = Some(tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let target = target.clone();
-                links.lock().unwrap().spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        }));
-    }
-
-    /// Closes the port, then every relayed connection; both are gone when this returns.
-    async fn cut(&mut self) {
-        if let Some(accept) = self.listener.take() {
-            accept.abort();
-            let _ = accept.await;
-        }
-        let mut links = std::mem::take(&mut *self.links.lock().unwrap());
-        links.shutdown().await;
-    }
-
-    /// Listens on the same port again.
-    async fn restore(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        self.serve(listener);
-    }
-}
-
 /// The database goes away under a running store: operations fail with `Unavailable`
 /// within `acquire_timeout`, nothing is half-written, and the store recovers by itself
 /// when the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_goes_away_is_unavailable_then_recovers() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
-    let server = PgConnectOptions::from_str(&db.url).unwrap();
-    let mut relay = Relay::start(format!("{}:{}", server.get_host(), server.get_port())).await;
-    let url = db.url.replacen(
-        &format!("{}:{}", server.get_host(), server.get_port()),
-        &format!("127.0.0.1:{}", relay.port),
-        1,
-    );
-    assert_ne!(url, db.url, "the relay URL must differ from the server's");
+    let mut relay = Relay::start(&db.server_addr());
+    let url = db.url_via(&relay.addr());
     let options = PostgresOptions {
         acquire_timeout: Duration::from_millis(500),
         ..test_options()
@@ -657,7 +444,7 @@ async fn a_database_that_goes_away_is_unavailable_then_recovers() {
         .await
         .unwrap();
 
-    relay.cut().await;
+    relay.cut();
     for attempt in 0..2 {
         let started = Instant::now();
         let err = store
@@ -679,7 +466,7 @@ async fn a_database_that_goes_away_is_unavailable_then_recovers() {
         Err(StoreError::Unavailable(_))
     ));
 
-    relay.restore().await;
+    relay.restore();
     // Nothing was half-written: the token is still live, and rotates once.
     let outcome = store
         .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 2, 0))
@@ -697,13 +484,13 @@ async fn a_database_that_goes_away_is_unavailable_then_recovers() {
 
 /// Waits until a `tessera` connection to `db` is blocked on a lock; returns its pid.
 async fn blocked_backend(db: &TestDb) -> i32 {
-    let mut conn = db.raw().await;
+    let mut conn = db.connect().await;
     for _ in 0..250 {
         let pid: Option<i32> = sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity WHERE datname = $1 \
              AND application_name = 'tessera' AND wait_event_type = 'Lock'",
         )
-        .bind(&db.name)
+        .bind(db.name())
         .fetch_optional(&mut conn)
         .await
         .unwrap();
@@ -718,7 +505,7 @@ async fn blocked_backend(db: &TestDb) -> i32 {
 /// Locks the row of `token` in a transaction of another connection, as a long
 /// transaction of another replica would.
 async fn lock_token(db: &TestDb, token: [u8; 32]) -> PgConnection {
-    let mut conn = db.raw().await;
+    let mut conn = db.connect().await;
     conn.execute("BEGIN").await.unwrap();
     sqlx::query("SELECT 1 FROM refresh_tokens WHERE hash = $1 FOR UPDATE")
         .bind(&token[..])
@@ -729,7 +516,7 @@ async fn lock_token(db: &TestDb, token: [u8; 32]) -> PgConnection {
 }
 
 async fn store_with_session(db: &TestDb, options: PostgresOptions) -> PostgresStore {
-    let store = PostgresStore::connect(&db.url, options).await.unwrap();
+    let store = PostgresStore::connect(db.url(), options).await.unwrap();
     store.create_user(&user("alice")).await.unwrap();
     store
         .create_session(&session("s1", "u-alice"), &hash(1, 0))
@@ -742,7 +529,7 @@ async fn store_with_session(db: &TestDb, options: PostgresOptions) -> PostgresSt
 /// `Unavailable`, nothing written; the same rotation succeeds once the lock is gone.
 #[tokio::test]
 async fn a_statement_past_statement_timeout_is_unavailable() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
     let options = PostgresOptions {
@@ -782,7 +569,7 @@ async fn a_statement_past_statement_timeout_is_unavailable() {
 /// `Unavailable`; the pool replaces the connection and the next rotation succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_connection_is_unavailable() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
     let store = Arc::new(store_with_session(&db, test_options()).await);
@@ -797,7 +584,7 @@ async fn a_terminated_connection_is_unavailable() {
         })
     };
     let pid = blocked_backend(&db).await;
-    let mut admin = db.raw().await;
+    let mut admin = db.connect().await;
     sqlx::query("SELECT pg_terminate_backend($1)")
         .bind(pid)
         .execute(&mut admin)
@@ -820,11 +607,11 @@ async fn a_terminated_connection_is_unavailable() {
 /// other length.
 #[tokio::test]
 async fn refresh_tokens_are_stored_as_32_byte_bytea() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
     let _store = store_with_session(&db, test_options()).await;
-    let mut conn = db.raw().await;
+    let mut conn = db.connect().await;
     let (kind, len): (String, i32) =
         sqlx::query_as("SELECT pg_typeof(hash)::text, octet_length(hash) FROM refresh_tokens")
             .fetch_one(&mut conn)
@@ -841,23 +628,6 @@ async fn refresh_tokens_are_stored_as_32_byte_bytea() {
 
 // ---- the outage latch --------------------------------------------------------------------
 
-/// The relayed URL of `db`, through `relay`.
-fn relayed_url(db: &TestDb, relay: &Relay) -> String {
-    let server = PgConnectOptions::from_str(&db.url).unwrap();
-    let url = db.url.replacen(
-        &format!("{}:{}", server.get_host(), server.get_port()),
-        &format!("127.0.0.1:{}", relay.port),
-        1,
-    );
-    assert_ne!(url, db.url, "the relay URL must differ from the server's");
-    url
-}
-
-async fn relay_to(db: &TestDb) -> Relay {
-    let server = PgConnectOptions::from_str(&db.url).unwrap();
-    Relay::start(format!("{}:{}", server.get_host(), server.get_port())).await
-}
-
 /// The database goes away under a store with the default 5 s `acquire_timeout`: the first
 /// operation after it left meets a dead pooled connection, the latch's probe is refused,
 /// and the operation fails in a fraction of that; so do the 32 that follow at once, all
@@ -865,12 +635,12 @@ async fn relay_to(db: &TestDb) -> Relay {
 /// rotation that failed wrote nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_fails_fast_and_ends_by_itself() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
-    let mut relay = relay_to(&db).await;
+    let mut relay = Relay::start(&db.server_addr());
     let store = Arc::new(
-        PostgresStore::connect(&relayed_url(&db, &relay), test_options())
+        PostgresStore::connect(&db.url_via(&relay.addr()), test_options())
             .await
             .unwrap(),
     );
@@ -889,7 +659,7 @@ async fn an_outage_fails_fast_and_ends_by_itself() {
     }
     warm.join_all().await;
 
-    relay.cut().await;
+    relay.cut();
     let fast = Duration::from_millis(1_000); // acquire_timeout is 5 s
     let started = Instant::now();
     let err = store.ping().await.unwrap_err();
@@ -916,7 +686,7 @@ async fn an_outage_fails_fast_and_ends_by_itself() {
         assert!(took < fast, "took {took:?}");
     }
 
-    relay.restore().await;
+    relay.restore();
     store.ping().await.unwrap();
     for i in 0..32u8 {
         let outcome = store
@@ -935,16 +705,16 @@ async fn an_outage_fails_fast_and_ends_by_itself() {
 /// connects, the pool replaces its connections, and no operation fails.
 #[tokio::test]
 async fn dead_idle_connections_are_replaced_without_an_outage() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
     let store = store_with_session(&db, test_options()).await;
-    let mut admin = db.raw().await;
+    let mut admin = db.connect().await;
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = $1 AND application_name = 'tessera'",
     )
-    .bind(&db.name)
+    .bind(db.name())
     .fetch_all(&mut admin)
     .await
     .unwrap();
@@ -966,7 +736,7 @@ async fn dead_idle_connections_are_replaced_without_an_outage() {
 /// operation goes through as soon as the connection is free.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_pool_is_not_an_outage() {
-    let Some(db) = TestDb::create().await else {
+    let Some(db) = test_db() else {
         return;
     };
     let options = PostgresOptions {
