@@ -32,6 +32,7 @@ mod extract;
 mod master_key;
 pub mod metrics;
 mod observe;
+mod openapi;
 pub mod rate_limit;
 mod routes;
 mod serve;

@@ -1,6 +1,8 @@
 //! The request-logging and metrics middleware. It runs after routing (applied with
 //! `Router::layer`, which wraps each route), so the route label is axum's [`MatchedPath`]
-//! — a fixed template such as `/v1/sessions/{id}` — and never the raw path. Query strings,
+//! — a fixed template such as `/v1/sessions/{id}` — and never the raw path. The label is
+//! resolved here, on the request, rather than set by the route itself: CORS preflights are
+//! answered by an outer layer before the route runs, and must still count under it. Query strings,
 //! headers and bodies are never logged: they carry tokens and passwords.
 
 use std::future::Future;
@@ -14,7 +16,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use tower::{Layer, Service};
 
-use crate::metrics::{route_index, Metrics, ROUTES};
+use crate::metrics::{route_index, routes, Metrics};
 
 /// Wraps services with [`Observe`].
 #[derive(Debug, Clone)]
@@ -101,7 +103,7 @@ where
             this.metrics
                 .record_request(*this.route, this.method, status, elapsed);
             log(
-                ROUTES[*this.route],
+                routes()[*this.route],
                 this.method,
                 status,
                 elapsed.as_micros() as u64,
