@@ -157,7 +157,7 @@ impl Answer {
             RefreshTokenRevoked => (
                 401,
                 "refresh_token_revoked",
-                "the session was revoked",
+                "the refresh token was revoked",
                 "the session was revoked or logged out: log in again",
             ),
             RefreshTokenReused => (
@@ -207,7 +207,7 @@ impl Answer {
             WeakPassword => (
                 422,
                 "weak_password",
-                "the password is shorter than 8 characters",
+                "password must be at least 8 characters",
                 "the password is shorter than `password.min_length`",
             ),
             RateLimited => (
