@@ -1,9 +1,10 @@
 //! The request-logging and metrics middleware. It runs after routing (applied with
 //! `Router::layer`, which wraps each route), so the route label is axum's [`MatchedPath`]
 //! — a fixed template such as `/v1/sessions/{id}` — and never the raw path. The label is
-//! resolved here, on the request, rather than set by the route itself: CORS preflights are
-//! answered by an outer layer before the route runs, and must still count under it. Query strings,
-//! headers and bodies are never logged: they carry tokens and passwords.
+//! resolved here, from the request, rather than set by the route's own service: the CORS
+//! layer answers preflights before that service runs, and they must still count under
+//! their route. Query strings, headers and bodies are never logged: they carry tokens and
+//! passwords.
 
 use std::future::Future;
 use std::pin::Pin;
