@@ -300,7 +300,7 @@ fn attribute(profile: &Value) -> Vec<Count> {
 }
 
 fn per_op(blocks: u64) -> String {
-    if blocks % K == 0 {
+    if blocks.is_multiple_of(K) {
         format!("{}", blocks / K)
     } else {
         format!("{:.2}", blocks as f64 / K as f64)

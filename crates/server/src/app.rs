@@ -1,4 +1,5 @@
-//! The router: the browser page, every route of SPEC §4, and the layers around them.
+//! The router: the browser page, every route of SPEC §4, the OpenAPI document of them all,
+//! and the layers around them.
 
 use std::time::Duration;
 
@@ -7,50 +8,60 @@ use axum::http::header::{
     AUTHORIZATION, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderValue, Method};
-use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::observe::ObserveLayer;
+use crate::openapi;
 use crate::routes::{admin, health, login, me, oauth, page, refresh, users, well_known};
 use crate::state::AppState;
 
 /// Largest accepted request body (SPEC §4); over it → 413 `invalid_request`.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Every route the server has, each registered with its OpenAPI operation in one
+/// declaration (`routes!` takes the method and path from the handler's `#[utoipa::path]`),
+/// so the router, `GET /openapi.json` and the metrics' route labels cannot disagree.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::preamble())
+        // The browser page (assets embedded in the binary).
+        .routes(routes!(page::index))
+        .routes(routes!(page::script))
+        .routes(routes!(page::style))
+        .routes(routes!(users::signup))
+        .routes(routes!(login::login))
+        .routes(openapi::optional_body(routes!(refresh::refresh)))
+        .routes(openapi::optional_body(routes!(refresh::logout)))
+        .routes(routes!(me::logout_all))
+        .routes(routes!(me::me))
+        .routes(routes!(me::sessions))
+        .routes(routes!(me::revoke_session))
+        .routes(routes!(admin::revoke_user))
+        .routes(routes!(well_known::jwks))
+        .routes(routes!(oauth::metadata))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::openapi))
+}
+
 /// The application. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
 /// so that rate limits see the client's address.
 pub fn app(state: AppState) -> Router {
+    // Built once per process, here rather than on the first request.
+    openapi::document();
     let observe = ObserveLayer::new(state.metrics().clone());
     let cors = cors(state.allowed_origins());
-    Router::new()
-        // The browser page (assets embedded in the binary).
-        .route("/", get(page::index))
-        .route("/assets/app.js", get(page::script))
-        .route("/assets/app.css", get(page::style))
-        .route("/v1/users", post(users::signup))
-        .route("/v1/login", post(login::login))
-        .route("/v1/token/refresh", post(refresh::refresh))
-        .route("/v1/logout", post(refresh::logout))
-        .route("/v1/logout/all", post(me::logout_all))
-        .route("/v1/me", get(me::me))
-        .route("/v1/sessions", get(me::sessions))
-        .route("/v1/sessions/{id}", delete(me::revoke_session))
-        .route("/v1/admin/users/{id}/revoke", post(admin::revoke_user))
-        .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/oauth/introspect", post(oauth::introspect))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         // `Router::layer` wraps each route (after routing), the last one outermost.

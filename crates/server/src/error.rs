@@ -169,10 +169,18 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+// Every error answer's body (SPEC §5), and the OpenAPI document's one `Error` schema.
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Body<'a> {
+    /// The error code: what a client branches on. Each operation lists the codes it can
+    /// answer, by status.
     error: &'a str,
+    /// Human-readable text for logs and developers; not for parsing.
     error_description: &'a str,
+    /// Present (and `true`) when the client must log in again: its refresh token or
+    /// session is gone.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     login_required: bool,
 }

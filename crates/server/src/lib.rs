@@ -3,7 +3,9 @@
 //! Tessera's HTTP server (SPEC §4): an axum [`app`] over the `tessera-tokens` domain, with
 //! the refresh cookie, CSRF checks, CORS, rate limits, Prometheus metrics and the layered
 //! [`Config`]. Handlers are thin: extract, call one `Auth` function, map the answer in
-//! one place ([`ApiError`]).
+//! one place ([`ApiError`]). Each route is declared together with its OpenAPI operation,
+//! so `GET /openapi.json` (committed as `docs/openapi.json`) documents exactly the routes
+//! served.
 //!
 //! ```
 //! use tessera_server::Config;
@@ -33,6 +35,7 @@ mod extract;
 mod master_key;
 pub mod metrics;
 mod observe;
+mod openapi;
 pub mod rate_limit;
 mod routes;
 mod serve;

@@ -1,33 +1,32 @@
 //! Prometheus metrics, hand-rolled: fixed tables of atomics indexed by route, method and
 //! status, so recording a request takes no lock and allocates nothing. Rendered in the
 //! text exposition format 0.0.4 by `GET /metrics`.
+//!
+//! The route labels are not a list of their own: they are the paths of the router's one
+//! route table (`app::routes`, through the OpenAPI document it also yields), so a new route
+//! has its label by construction.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 
+/// The label of requests no route matched (index 0).
+pub const UNMATCHED: &str = "unmatched";
+
+/// `unmatched`, then every path template the router serves, sorted.
+static ROUTES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    std::iter::once(UNMATCHED)
+        .chain(crate::openapi::paths().iter().map(String::as_str))
+        .collect()
+});
+
 /// Every route label; index 0 is for requests no route matched.
-pub const ROUTES: &[&str] = &[
-    "unmatched",
-    "/v1/users",
-    "/v1/login",
-    "/v1/token/refresh",
-    "/v1/logout",
-    "/v1/logout/all",
-    "/v1/me",
-    "/v1/sessions",
-    "/v1/sessions/{id}",
-    "/v1/admin/users/{id}/revoke",
-    "/.well-known/jwks.json",
-    "/.well-known/oauth-authorization-server",
-    "/oauth/revoke",
-    "/oauth/introspect",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-];
+pub fn routes() -> &'static [&'static str] {
+    &ROUTES
+}
 
 const METHODS: &[&str] = &["GET", "POST", "DELETE", "OPTIONS", "HEAD", "other"];
 const STATUSES: &[u16] = &[
@@ -40,9 +39,10 @@ const BOUNDS: &[f64] = &[
 ];
 const N_BUCKETS: usize = BOUNDS.len() + 1; // + "+Inf"
 
-/// The index of a matched route path in [`ROUTES`] (0 when unknown).
+/// The index of a matched route path in [`routes`] (0 when unknown): a binary search of
+/// the sorted paths, no allocation.
 pub fn route_index(path: &str) -> usize {
-    ROUTES.iter().position(|r| *r == path).unwrap_or(0)
+    ROUTES[1..].binary_search(&path).map_or(0, |i| i + 1)
 }
 
 fn method_index(m: &Method) -> usize {
@@ -162,10 +162,11 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let zeros = |n: usize| (0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+        let routes = routes().len();
         Metrics {
-            requests: zeros(ROUTES.len() * METHODS.len() * N_STATUS),
-            latency_buckets: zeros(ROUTES.len() * N_BUCKETS),
-            latency_sum_us: zeros(ROUTES.len()),
+            requests: zeros(routes * METHODS.len() * N_STATUS),
+            latency_buckets: zeros(routes * N_BUCKETS),
+            latency_sum_us: zeros(routes),
             logins: Counters::default(),
             signups: Counters::default(),
             refreshes: Counters::default(),
@@ -183,7 +184,7 @@ impl Metrics {
         status: StatusCode,
         elapsed: Duration,
     ) {
-        let route = route.min(ROUTES.len() - 1);
+        let route = route.min(routes().len() - 1);
         let i = (route * METHODS.len() + method_index(method)) * N_STATUS + status_index(status);
         self.requests[i].fetch_add(1, Relaxed);
         let secs = elapsed.as_secs_f64();
@@ -234,7 +235,7 @@ impl Metrics {
             "# HELP tessera_http_requests_total HTTP requests answered."
         )?;
         writeln!(out, "# TYPE tessera_http_requests_total counter")?;
-        for (r, route) in ROUTES.iter().enumerate() {
+        for (r, route) in routes().iter().enumerate() {
             for (m, method) in METHODS.iter().enumerate() {
                 for s in 0..N_STATUS {
                     let n = self.requests[(r * METHODS.len() + m) * N_STATUS + s].load(Relaxed);
@@ -260,7 +261,7 @@ impl Metrics {
             out,
             "# TYPE tessera_http_request_duration_seconds histogram"
         )?;
-        for (r, route) in ROUTES.iter().enumerate() {
+        for (r, route) in routes().iter().enumerate() {
             let counts: Vec<u64> = (0..N_BUCKETS)
                 .map(|b| self.latency_buckets[r * N_BUCKETS + b].load(Relaxed))
                 .collect();

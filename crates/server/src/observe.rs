@@ -1,7 +1,10 @@
 //! The request-logging and metrics middleware. It runs after routing (applied with
 //! `Router::layer`, which wraps each route), so the route label is axum's [`MatchedPath`]
-//! — a fixed template such as `/v1/sessions/{id}` — and never the raw path. Query strings,
-//! headers and bodies are never logged: they carry tokens and passwords.
+//! — a fixed template such as `/v1/sessions/{id}` — and never the raw path. The label is
+//! resolved here, from the request, rather than set by the route's own service: the CORS
+//! layer answers preflights before that service runs, and they must still count under
+//! their route. Query strings, headers and bodies are never logged: they carry tokens and
+//! passwords.
 //!
 //! This is also where failures are logged: a 5xx answer carries its cause
 //! ([`FailureCause`]) in a response extension, and the access log writes it. A 500 is
@@ -21,7 +24,7 @@ use axum::response::Response;
 use tower::{Layer, Service};
 
 use crate::error::FailureCause;
-use crate::metrics::{route_index, Metrics, ROUTES};
+use crate::metrics::{route_index, routes, Metrics};
 
 /// Seconds between two logged 503 answers.
 pub const OUTAGE_LOG_EVERY: u64 = 10;
@@ -114,7 +117,7 @@ where
             this.metrics
                 .record_request(*this.route, this.method, status, elapsed);
             log(
-                ROUTES[*this.route],
+                routes()[*this.route],
                 this.method,
                 status,
                 elapsed.as_micros() as u64,

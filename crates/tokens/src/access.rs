@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The claims of a Tessera access token. Only opaque ids and times: the payload is
 /// readable by anyone, so nothing personal goes in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessClaims {
     /// Issuer.
     pub iss: String,

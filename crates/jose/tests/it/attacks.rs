@@ -383,7 +383,7 @@ fn unencoded_payload_b64_false_is_refused() {
 /// `text` base64url-encoded with `=` padding, which must be non-empty.
 fn padded(text: &str) -> String {
     let mut out = b64(text);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     assert!(out.ends_with('='), "{text} needs padding for this test");
@@ -393,7 +393,7 @@ fn padded(text: &str) -> String {
 /// A JSON text whose length is not a multiple of 3 (so its base64 needs padding).
 fn unaligned(json: String) -> String {
     let mut json = json;
-    while json.len() % 3 == 0 {
+    while json.len().is_multiple_of(3) {
         json.push(' ');
     }
     json

@@ -393,7 +393,7 @@ fn import_everything(text: &str) -> Result<(), TestCaseError> {
 /// `der` as a PEM document with `label`.
 fn pem(label: &str, der: &[u8]) -> String {
     let mut body = b64(der).replace('-', "+").replace('_', "/");
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push('=');
     }
     let lines: Vec<&str> = body

@@ -5,23 +5,52 @@ use axum::response::Response;
 use serde::Deserialize;
 use tessera_jose::SecretString;
 use tessera_tokens::{LoginError, MAX_USERNAME_CHARS};
+use utoipa::ToSchema;
 
 use crate::config::Delivery;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 use crate::metrics::LoginResult;
+use crate::openapi::error_answers;
 use crate::rate_limit::{Bucket, RetryAfter};
-use crate::routes::token_response;
+use crate::routes::{token_response, TokenResponse};
 use crate::state::AppState;
 
-/// `{"username","password","delivery"?: "cookie"|"body"}`.
-#[derive(Deserialize)]
+/// Credentials, and where the refresh token should go.
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(examples("alice"))]
     username: String,
+    #[schema(value_type = String, format = Password, examples("correct horse battery staple"))]
     password: SecretString,
     #[serde(default)]
+    #[schema(schema_with = delivery_schema)]
     delivery: Option<Delivery>,
 }
+
+/// `config::Delivery` as its wire values.
+fn delivery_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["cookie", "body"]))
+        .description(Some(
+            "Where the refresh token goes: `cookie` (browsers: only in the HttpOnly cookie) \
+             or `body` (native clients: `refresh_token` in the answer). Default: the server's \
+             `tokens.delivery`, itself `cookie` by default.",
+        ))
+        .build()
+}
+
+error_answers!(
+    LoginErrors = [
+        InvalidRequest,
+        BodyTooLarge,
+        InvalidCredentials,
+        RateLimited,
+        Internal,
+        Unavailable,
+    ]
+);
 
 /// The per-username rate-limit key: case-insensitive like usernames, and bounded so that
 /// junk usernames cannot grow the limiter's memory.
@@ -36,6 +65,29 @@ fn username_limit_key(username: &str) -> String {
 /// 200 TokenResponse; 401 `invalid_credentials` (the same answer for an unknown user and a
 /// wrong password); 429 while the username or the IP has too many recent failures —
 /// checked before any password hashing.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "auth",
+    operation_id = "login",
+    summary = "Log in",
+    description = "Opens a session: an access token in the body and a refresh token in the \
+        `__Host-tessera_refresh` cookie (`delivery: cookie`, the default) or in the body \
+        (`delivery: body`), never both. Failed attempts are limited per username and per \
+        client IP (`429` with `Retry-After`), checked before any password hashing.",
+    request_body(content = LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Logged in.", body = TokenResponse,
+            headers(
+                ("Set-Cookie" = String, description = "With cookie delivery only: the refresh token, \
+                    `__Host-tessera_refresh=<token>; Path=/; Max-Age=<refresh_expires_in>; HttpOnly; \
+                    Secure; SameSite=Strict`."),
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Pragma" = String, description = "`no-cache`"),
+            )),
+        LoginErrors,
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: Client,
@@ -88,6 +140,28 @@ pub async fn login(
                 metrics.login(LoginResult::Error);
             }
             Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_delivery_values_are_the_accepted_ones() {
+        let schema = serde_json::to_value(delivery_schema()).unwrap();
+        let values: Vec<&str> = schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["cookie", "body"]);
+        for (text, want) in [("cookie", Delivery::Cookie), ("body", Delivery::Body)] {
+            let got: Delivery = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(got, want);
         }
     }
 }

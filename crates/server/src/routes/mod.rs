@@ -17,19 +17,35 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use tessera_tokens::Issued;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-/// SPEC §4 TokenResponse.
-#[derive(Serialize)]
-struct TokenResponse<'a> {
+// SPEC §4 TokenResponse.
+/// The answer of login and refresh.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokenResponse<'a> {
+    /// The access token (a JWT): send it as `Authorization: Bearer`.
     access_token: &'a str,
-    token_type: &'static str,
+    token_type: TokenType,
+    /// Seconds until the access token expires.
     expires_in: i64,
+    /// The new refresh token, only with body delivery (with cookie delivery it is in the
+    /// `Set-Cookie` of this answer). Keep it secret; it is spent by the next refresh.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     refresh_token: Option<&'a str>,
+    /// Seconds until the refresh token expires (the session's absolute or idle expiry,
+    /// whichever comes first).
     refresh_expires_in: i64,
+    /// The session's id: the `sid` claim of the access token.
     session_id: &'a str,
+}
+
+/// RFC 6750: the access token is a Bearer token.
+#[derive(Serialize, ToSchema)]
+enum TokenType {
+    Bearer,
 }
 
 /// The answer of login and refresh: the refresh token goes in the cookie or in the body,
@@ -38,7 +54,7 @@ pub(crate) fn token_response(state: &AppState, issued: &Issued, by_cookie: bool)
     let secret = issued.refresh_token.expose_secret();
     let body = TokenResponse {
         access_token: &issued.access_token,
-        token_type: "Bearer",
+        token_type: TokenType::Bearer,
         expires_in: issued.expires_in,
         refresh_token: (!by_cookie).then_some(secret),
         refresh_expires_in: issued.refresh_expires_in,

@@ -9,12 +9,50 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tessera_jose::SecretString;
 use tessera_tokens::Introspection;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Admin, FormBody};
+use crate::openapi::error_answers;
 use crate::state::AppState;
 
+// `state.rs` writes the document; this type only describes it.
+/// RFC 8414 authorization server metadata.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AuthorizationServerMetadata {
+    /// The `iss` of access tokens (`tokens.issuer`).
+    issuer: String,
+    /// `<server.public_url>/.well-known/jwks.json`.
+    jwks_uri: String,
+    /// `<server.public_url>/oauth/revoke` (RFC 7009).
+    revocation_endpoint: String,
+    /// `["none"]`.
+    revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// `<server.public_url>/oauth/introspect` (RFC 7662).
+    introspection_endpoint: String,
+    /// `["bearer"]`: the admin token.
+    introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// `[]`: no authorization endpoint (tokens come from `/v1/login`).
+    response_types_supported: Vec<String>,
+    /// `[]`: no OAuth token endpoint yet (refresh is `/v1/token/refresh`).
+    grant_types_supported: Vec<String>,
+}
+
 /// `GET /.well-known/oauth-authorization-server`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    operation_id = "authorization_server_metadata",
+    summary = "RFC 8414 metadata",
+    description = "Where the keys and the OAuth endpoints are. The URLs are built from \
+        `server.public_url`.",
+    responses(
+        (status = 200, description = "The metadata.", body = AuthorizationServerMetadata,
+            headers(("Cache-Control" = String, description = "`public, max-age=<keys.jwks_max_age in seconds>`"))),
+    ),
+)]
 pub async fn metadata(State(state): State<AppState>) -> Response {
     (
         [
@@ -27,18 +65,38 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// RFC 7009 §2.1 and RFC 7662 §2.1 request: `token`, `token_type_hint`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenForm {
+    /// A refresh token or an access token.
+    #[schema(value_type = String)]
     token: SecretString,
     /// Accepted and ignored: both kinds are recognised by shape (RFC 7009 §2.1 allows it).
     #[serde(default)]
     #[allow(dead_code)]
+    #[schema(nullable = false, examples("refresh_token", "access_token"))]
     token_type_hint: Option<String>,
 }
+
+error_answers!(RevokeErrors = [InvalidForm, BodyTooLarge, Internal, Unavailable]);
 
 /// `POST /oauth/revoke`: revokes the session of a refresh or access token. 200 also for
 /// unknown tokens (RFC 7009 §2.2); 400 `invalid_request` without `token` or with another
 /// content type.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    operation_id = "oauth_revoke",
+    summary = "Revoke a token (RFC 7009)",
+    description = "Revokes the session of a refresh token or of an access token: whoever \
+        holds a token may revoke it, so no authentication. `200` with an empty body, also for \
+        an unknown, expired or already revoked token (RFC 7009 §2.2).",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke. Empty body."),
+        RevokeErrors,
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     FormBody(form): FormBody<TokenForm>,
@@ -50,37 +108,89 @@ pub async fn revoke(
     Ok(StatusCode::OK)
 }
 
-/// RFC 7662 §2.2 answer.
-#[derive(Serialize, Default)]
+/// RFC 7662 §2.2 answer: `{"active": false}` alone for anything that is not a live token
+/// of this server; the other members only for an active one.
+#[derive(Serialize, Default, ToSchema)]
+#[schema(as = Introspection)]
 struct IntrospectionResponse<'a> {
     active: bool,
+    /// `access_token` or `refresh_token`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, examples("access_token", "refresh_token"))]
     token_type: Option<&'static str>,
+    /// The user's id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     sub: Option<&'a str>,
+    /// The session id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     sid: Option<&'a str>,
+    /// Expiry (Unix seconds); of a refresh token, its session's absolute or idle expiry.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     exp: Option<i64>,
+    /// Issued at; of a refresh token, the session's last rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     iat: Option<i64>,
+    /// Not before (access tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     nbf: Option<i64>,
+    /// Issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     iss: Option<&'a str>,
+    /// Audience (access tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     aud: Option<&'a str>,
+    /// Token id (access tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     jti: Option<&'a str>,
+    /// Scopes, when the token has any.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     scope: Option<&'a str>,
+    /// The OAuth client, when issued to one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     client_id: Option<&'a str>,
 }
+
+error_answers!(
+    IntrospectErrors = [
+        InvalidForm,
+        BodyTooLarge,
+        InvalidAdminToken,
+        AdminDisabled,
+        Internal,
+        Unavailable,
+    ]
+);
 
 /// `POST /oauth/introspect` (admin token): `{"active":false}` for anything that is not a
 /// live token of ours; else its claims. A refresh token's `iat` is when it was issued
 /// (the session's last rotation) and its `exp` the session's absolute or idle expiry.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    operation_id = "oauth_introspect",
+    summary = "Introspect a token (RFC 7662)",
+    description = "Whether a refresh or access token is live, and its claims. Authorised by \
+        the admin token (registered clients come later). A spent refresh token is not \
+        active, even inside the grace window.",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The token's state.", body = IntrospectionResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        IntrospectErrors,
+    ),
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     _admin: Admin,

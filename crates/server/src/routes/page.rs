@@ -112,16 +112,71 @@ static STYLE: Asset = Asset::new(
 );
 
 /// `GET /`: the page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "page",
+    operation_id = "page",
+    summary = "The browser page",
+    description = "The demo page: sign-up, login, the decoded access token, a protected call, \
+        the session list. Served with a strict Content-Security-Policy, `X-Frame-Options: \
+        DENY`, `Cross-Origin-Opener-Policy: same-origin`, `Referrer-Policy: no-referrer`.",
+    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An `ETag` from an earlier answer.")),
+    responses(
+        (status = 200, description = "The page.", body = String, content_type = "text/html; charset=utf-8",
+            headers(
+                ("ETag" = String, description = "Digest of the content."),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate with `If-None-Match`."),
+                ("Content-Security-Policy" = String, description = "Scripts, styles and fetches from this origin only; no framing."),
+            )),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`.",
+            headers(("ETag" = String, description = "Digest of the content."))),
+    ),
+)]
 pub async fn index(headers: HeaderMap) -> Response {
     INDEX.respond(&headers)
 }
 
 /// `GET /assets/app.js`.
+#[utoipa::path(
+    get,
+    path = "/assets/app.js",
+    tag = "page",
+    operation_id = "page_script",
+    summary = "The page's script",
+    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An `ETag` from an earlier answer.")),
+    responses(
+        (status = 200, description = "The script.", body = String, content_type = "text/javascript; charset=utf-8",
+            headers(
+                ("ETag" = String, description = "Digest of the content."),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate with `If-None-Match`."),
+            )),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`.",
+            headers(("ETag" = String, description = "Digest of the content."))),
+    ),
+)]
 pub async fn script(headers: HeaderMap) -> Response {
     SCRIPT.respond(&headers)
 }
 
 /// `GET /assets/app.css`.
+#[utoipa::path(
+    get,
+    path = "/assets/app.css",
+    tag = "page",
+    operation_id = "page_style",
+    summary = "The page's style sheet",
+    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An `ETag` from an earlier answer.")),
+    responses(
+        (status = 200, description = "The style sheet.", body = String, content_type = "text/css; charset=utf-8",
+            headers(
+                ("ETag" = String, description = "Digest of the content."),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate with `If-None-Match`."),
+            )),
+        (status = 304, description = "Not modified: `If-None-Match` named the current `ETag`.",
+            headers(("ETag" = String, description = "Digest of the content."))),
+    ),
+)]
 pub async fn style(headers: HeaderMap) -> Response {
     STYLE.respond(&headers)
 }
