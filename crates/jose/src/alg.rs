@@ -1,4 +1,4 @@
-//! The signature algorithms of SPEC §2 (RFC 7518 §3, RFC 8037).
+//! The signature algorithms Tessera accepts (RFC 7518 §3, RFC 8037); `none` is not one.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! One error type for the whole library, with stable codes (SPEC §5).
+//! One error type for the whole library, with stable codes (docs/http-api.md "Error codes").
 
 use std::fmt;
 
@@ -35,7 +35,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The stable code of SPEC §5 (e.g. `token_expired`).
+    /// The stable code of docs/http-api.md "Error codes" (e.g. `token_expired`).
     pub const fn code(self) -> &'static str {
         match self {
             ErrorKind::Malformed => "malformed_token",
@@ -82,7 +82,7 @@ impl Error {
         self.kind
     }
 
-    /// The stable code of SPEC §5, shorthand for `self.kind().code()`.
+    /// The stable code of docs/http-api.md "Error codes", shorthand for `self.kind().code()`.
     pub const fn code(&self) -> &'static str {
         self.kind.code()
     }

@@ -1,7 +1,7 @@
 //! A strict JSON scanner (RFC 8259) used before serde sees any token part.
 //!
 //! serde_json keeps the last of duplicate members and accepts deep nesting up to its own
-//! recursion limit; SPEC §2 wants both refused. This scanner validates the grammar, refuses
+//! recursion limit; docs/security.md lists both as refused. This scanner validates the grammar, refuses
 //! duplicate member names at every level (comparing names after unescaping, so `"exp"` and
 //! `"\u0065xp"` are the same name) and nesting deeper than [`MAX_DEPTH`], and hands the
 //! top-level members to a visitor as raw slices. It allocates only for objects with more than

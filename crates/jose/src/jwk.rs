@@ -105,7 +105,7 @@ fn secret_b64(b: &[u8]) -> Option<SecretString> {
 }
 
 impl Jwk {
-    /// Parses one JWK from JSON with the strict rules of SPEC §2 (no duplicate members, no
+    /// Parses one JWK from JSON with the strict rules of docs/security.md (no duplicate members, no
     /// deep nesting).
     pub fn from_json(text: &str) -> Result<Jwk, Error> {
         json::scan_object(text.as_bytes(), |_, _| Ok(()))
@@ -330,7 +330,7 @@ pub struct JwkSet {
 }
 
 impl JwkSet {
-    /// Parses a JWKS from JSON with the strict rules of SPEC §2.
+    /// Parses a JWKS from JSON with the strict rules of docs/security.md.
     pub fn from_json(text: &str) -> Result<JwkSet, Error> {
         json::scan_object(text.as_bytes(), |_, _| Ok(()))
             .map_err(|_| invalid_key("JWKS is not a valid JSON object"))?;

@@ -10,7 +10,7 @@ use crate::error::{invalid_token, malformed, Error, ErrorKind};
 use crate::json::{self, JsonStr, Kind};
 use crate::key::{SigningKey, VerifyingKey};
 
-/// Default cap on a compact token's length, checked before any decoding (SPEC §2).
+/// Default cap on a compact token's length, checked before any decoding (docs/security.md).
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// Decoded headers and payloads up to this size stay on the stack (an access token's

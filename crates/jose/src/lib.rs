@@ -24,7 +24,7 @@
 //! # Ok::<(), tessera_jose::Error>(())
 //! ```
 //!
-//! What it refuses, by design (SPEC §2): `alg` `none` in any casing and any `alg` other
+//! What it refuses, by design (docs/security.md): `alg` `none` in any casing and any `alg` other
 //! than the key's; keys named by the token (`jwk`, `jku`, `x5u`, `x5c` are never read);
 //! `crit`; tokens over 16 KiB (before decoding); anything but exactly three segments;
 //! padded or non-canonical base64url; non-object or duplicate-member or over-deep JSON;

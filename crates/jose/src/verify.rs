@@ -11,7 +11,7 @@ use crate::jwk::JwkSet;
 use crate::jws::{self, HeaderInfo, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
 use crate::key::VerifyingKey;
 
-/// Default clock leeway in seconds (SPEC §2).
+/// Default clock leeway in seconds (the server's `tokens.leeway` default too).
 pub const DEFAULT_LEEWAY: u64 = 60;
 
 /// Required claim names tracked in one pass (a bit set); more are checked by extra passes.

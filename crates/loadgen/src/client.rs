@@ -104,7 +104,7 @@ pub fn bearer(token: &str) -> Result<HeaderValue> {
     Ok(v)
 }
 
-/// The `error` member of an error answer (SPEC §5), or `?`.
+/// The `error` member of an error answer (docs/http-api.md "Error codes"), or `?`.
 pub fn error_code(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct ErrorBody {

@@ -58,8 +58,8 @@ struct TokenResponse {
 
 impl Session {
     pub fn from_body(body: &[u8]) -> Result<Session> {
-        let t: TokenResponse =
-            serde_json::from_slice(body).context("TokenResponse is not the JSON of SPEC §4")?;
+        let t: TokenResponse = serde_json::from_slice(body)
+            .context("TokenResponse is not the JSON of docs/http-api.md")?;
         Ok(Session {
             access_token: t.access_token,
             refresh_token: t

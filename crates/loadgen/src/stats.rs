@@ -11,7 +11,7 @@ pub struct Record {
     pub latencies_us: Vec<u32>,
     /// Answers by HTTP status (2xx included).
     pub by_status: BTreeMap<u16, u64>,
-    /// Non-2xx answers by their `error` code (SPEC §5), `?` when the body had none.
+    /// Non-2xx answers by their `error` code (docs/http-api.md "Error codes"), `?` when the body had none.
     pub by_error: BTreeMap<String, u64>,
     /// Connection or protocol failures and time-outs (no HTTP answer at all).
     pub transport_errors: u64,

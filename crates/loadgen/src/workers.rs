@@ -259,8 +259,8 @@ pub struct RefreshOutcome {
 
 /// Rotates one session's refresh token in a loop, always presenting the newest token.
 /// A 401 kills the session (`login_required`): it is counted and the worker logs in again
-/// so the phase goes on. Other failures (e.g. 503) retry with the same token, which SPEC
-/// §5 says was not spent ("nothing half-written").
+/// so the phase goes on. Other failures (e.g. 503) retry with the same token, which a 503
+/// leaves unspent ("nothing half-written", docs/http-api.md "Error codes").
 pub async fn refresh_loop(
     addr: SocketAddr,
     mut session: Session,

@@ -1,4 +1,4 @@
-//! The router: the browser page, every route of SPEC §4, the OpenAPI document of them all,
+//! The router: the browser page, every route of the HTTP API (docs/http-api.md), the OpenAPI document of them all,
 //! and the layers around them.
 
 use std::time::Duration;
@@ -22,7 +22,7 @@ use crate::openapi;
 use crate::routes::{admin, health, login, me, oauth, page, refresh, users, well_known};
 use crate::state::AppState;
 
-/// Largest accepted request body (SPEC §4); over it → 413 `invalid_request`.
+/// Largest accepted request body (docs/http-api.md); over it → 413 `invalid_request`.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Every route the server has, each registered with its OpenAPI operation in one

@@ -1,4 +1,4 @@
-//! The refresh cookie (SPEC §4): one constructor sets every attribute, one clears it, one
+//! The refresh cookie (docs/http-api.md): one constructor sets every attribute, one clears it, one
 //! finds it in a request.
 //!
 //! `__Host-tessera_refresh=<token>; Path=/; Max-Age=<secs>; HttpOnly; Secure; SameSite=Strict`

@@ -1,4 +1,4 @@
-//! CSRF defence for requests authenticated by the refresh cookie (SPEC §4).
+//! CSRF defence for requests authenticated by the refresh cookie (docs/http-api.md).
 //!
 //! `SameSite=Strict` already keeps the cookie off cross-site requests in current browsers;
 //! this check is the second layer, for `SameSite=Lax`, for same-site-but-cross-origin

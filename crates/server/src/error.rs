@@ -1,4 +1,4 @@
-//! The one place where errors become HTTP answers (SPEC §5): status, `error` code,
+//! The one place where errors become HTTP answers (docs/http-api.md "Error codes"): status, `error` code,
 //! `error_description`, `login_required`, and the headers that go with them
 //! (`WWW-Authenticate` on Bearer routes per RFC 6750 §3, `Retry-After` on 429, the cleared
 //! refresh cookie on every `login_required` answer).
@@ -95,7 +95,7 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }
 
-    /// 405 `method_not_allowed` (not a SPEC §5 code: the route exists, the method does not).
+    /// 405 `method_not_allowed` (not in the error table of docs/http-api.md: the route exists, the method does not).
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -144,7 +144,7 @@ impl ApiError {
         self
     }
 
-    /// Attaches the cleared refresh cookie when the answer is `login_required` (SPEC §4: the
+    /// Attaches the cleared refresh cookie when the answer is `login_required` (docs/http-api.md: the
     /// cookie is cleared on any `login_required` answer).
     pub fn clearing(mut self, cookie: &RefreshCookie) -> Self {
         if self.login_required {
@@ -169,7 +169,7 @@ impl ApiError {
     }
 }
 
-// Every error answer's body (SPEC §5), and the OpenAPI document's one `Error` schema.
+// Every error answer's body (docs/http-api.md "Error codes"), and the OpenAPI document's one `Error` schema.
 /// The body of every error answer.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]

@@ -1,4 +1,4 @@
-//! Extractors that turn every malformed input into a SPEC §5 answer (never a 415, never a
+//! Extractors that turn every malformed input into a docs/http-api.md "Error codes" answer (never a 415, never a
 //! 500): JSON and form bodies, the Bearer access token, the admin token, the refresh token
 //! of refresh and logout, the client's address and path ids.
 

@@ -1,6 +1,6 @@
 //! # tessera-server
 //!
-//! Tessera's HTTP server (SPEC §4): an axum [`app`] over the `tessera-tokens` domain, with
+//! Tessera's HTTP server (docs/http-api.md): an axum [`app`] over the `tessera-tokens` domain, with
 //! the refresh cookie, CSRF checks, CORS, rate limits, Prometheus metrics and the layered
 //! [`Config`]. Handlers are thin: extract, call one `Auth` function, map the answer in
 //! one place ([`ApiError`]). Each route is declared together with its OpenAPI operation,

@@ -1,4 +1,4 @@
-//! The master key (SPEC §4, §6): `TESSERA_MASTER_KEY` (32 bytes, base64url), else the key
+//! The master key (docs/configuration.md, "Plain variables"): `TESSERA_MASTER_KEY` (32 bytes, base64url), else the key
 //! file, created with mode 0600 on first start and read after. Replicas must share it:
 //! signing keys in the database are sealed under it.
 

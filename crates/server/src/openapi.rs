@@ -43,7 +43,7 @@ pub(crate) mod scheme {
     pub const ADMIN_TOKEN: &str = "admin_token";
 }
 
-/// One kind of error answer (SPEC §5): its status, its `error` code, and when it is given.
+/// One kind of error answer (docs/http-api.md "Error codes"): its status, its `error` code, and when it is given.
 /// Operations list theirs with [`error_answers!`]; a status whose answers share it is one
 /// OpenAPI response with one example per code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -151,7 +151,7 @@ fn metadata_json(config: &Config) -> String {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         // The admin token as a Bearer token (not a registered client authentication method;
-        // client credentials come with registered clients, SPEC §7).
+        // client credentials come with registered clients, not built yet).
         "introspection_endpoint_auth_methods_supported": ["bearer"],
         // No authorization endpoint and no OAuth token endpoint yet: tokens come from
         // /v1/login and /v1/token/refresh.

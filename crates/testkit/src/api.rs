@@ -1,5 +1,5 @@
 //! A running server's HTTP API as the tests meet it: the answers they expect of it
-//! (SPEC §5) and, for tests that run `tessera serve` as a process, a small blocking client.
+//! (docs/http-api.md "Error codes") and, for tests that run `tessera serve` as a process, a small blocking client.
 //!
 //! An [`Answer`] is a status and a JSON body, whatever client got it: the assertions here
 //! ([`assert_refused`], [`assert_session_revoked`]) serve the in-process server tests
@@ -16,7 +16,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// A status and the JSON body (`null` when the body is not JSON).
 pub type Answer = (u16, Value);
 
-/// The tokens of a TokenResponse with body delivery (SPEC §4).
+/// The tokens of a TokenResponse with body delivery (docs/http-api.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tokens {
     pub access: String,
@@ -40,7 +40,7 @@ pub fn tokens(body: &Value) -> Tokens {
     }
 }
 
-/// Whether SPEC §5 sends the client back to login with this error code
+/// Whether docs/http-api.md "Error codes" sends the client back to login with this error code
 /// (`"login_required": true`).
 pub fn sends_to_login(code: &str) -> bool {
     matches!(
@@ -52,7 +52,7 @@ pub fn sends_to_login(code: &str) -> bool {
     )
 }
 
-/// Asserts an error answer of SPEC §5: `status`, `error` = `code`, a non-empty
+/// Asserts an error answer of docs/http-api.md "Error codes": `status`, `error` = `code`, a non-empty
 /// `error_description`, and `"login_required": true` exactly when the code sends the client
 /// back to login. `context` (may be empty) leads the failure message.
 #[track_caller]
@@ -78,7 +78,7 @@ pub fn assert_refused(answer: &Answer, status: u16, code: &str, context: &str) {
     );
 }
 
-/// Asserts what a revoked session gets (SPEC §5): its refresh token refused with 401
+/// Asserts what a revoked session gets (docs/http-api.md "Error codes"): its refresh token refused with 401
 /// `refresh_token_revoked` and `login_required`, its access tokens with 401
 /// `invalid_token`. Either answer may be left out (`None`): a replica that learns of a
 /// revocation late refuses the access token later than the refresh token.

@@ -9,7 +9,7 @@
 //! - [`relay`]: a TCP relay ([`Relay`]) that a test cuts and restores, so that a database
 //!   "goes away" and "comes back" without touching the server other tests share.
 //! - [`api`]: a running server's HTTP API through a blocking client ([`Api`]): sign-up,
-//!   login, refresh, `/v1/me`; the answers the tests expect of it (SPEC §5), such as
+//!   login, refresh, `/v1/me`; the answers the tests expect of it (docs/http-api.md "Error codes"), such as
 //!   [`api::assert_session_revoked`].
 //!
 //! Everything here is blocking and usable from any test, sync or `#[tokio::test]`: the

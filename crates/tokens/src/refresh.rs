@@ -1,7 +1,7 @@
 //! Refresh tokens: 256 random bits, base64url; stored only as a SHA-256 hash. A token's
 //! successor is derived from it with a server-side key (HMAC-SHA256), so a token presented
 //! twice within the grace window gets the same successor back without any token ever being
-//! stored in plaintext (SPEC §1).
+//! stored in plaintext (docs/http-api.md).
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! Three `tessera serve` replicas (A, B, C) on one PostgreSQL database and one Redis, the way
-//! they run behind a load balancer: one master key, one issuer, one store (SPEC §6: "any
+//! they run behind a load balancer: one master key, one issuer, one store ("any
 //! number of replicas share one PostgreSQL and stay correct").
 //!
 //! - Grace window off: three replicas given the same refresh token at the same instant
@@ -219,7 +219,7 @@ impl Trio {
 
 /// Grace window off. Each of [`ROUNDS`] rounds logs in afresh (the login spread over the
 /// replicas) and presents the new refresh token to A, B and C at once. With the window
-/// off, any presentation of a spent token is reuse (SPEC §1, RFC 9700 §4.14.2), so one
+/// off, any presentation of a spent token is reuse (RFC 9700 §4.14.2), so one
 /// session cannot survive a race: each round has its own. Asserted every round:
 ///
 /// - exactly one replica answers 200 (the token is spent once across all replicas), with
@@ -356,7 +356,7 @@ fn grace_on_a_token_raced_on_three_replicas_converges_on_one_successor() {
 /// logged out on C (`POST /v1/logout/all`): the refresh tokens are refused at once by the
 /// other replicas (`refresh_token_revoked`, `login_required`: the store is shared), and the
 /// access tokens — which they accepted before, one issuer and one key ring for all — are
-/// refused (`invalid_token`, SPEC §5) within [`REVOCATION_BOUND`]: the replicas read
+/// refused (`invalid_token`, docs/http-api.md "Error codes") within [`REVOCATION_BOUND`]: the replicas read
 /// revocations from the store every 2 s.
 #[test]
 fn a_session_revoked_on_one_replica_is_refused_by_the_others() {

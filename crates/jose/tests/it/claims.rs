@@ -1,4 +1,4 @@
-//! Claim rules (SPEC §2): `exp`, `nbf`, `iat` with leeway and decimal dates, `iss`, `aud` as a
+//! Claim rules (docs/security.md): `exp`, `nbf`, `iat` with leeway and decimal dates, `iss`, `aud` as a
 //! string or an array, `typ`, required claims, registered claims of the wrong JSON type, and
 //! the caller's own claims type.
 

@@ -1,5 +1,5 @@
 //! Keys: JWK and JWKS import/export (RFC 7517), PEM and DER (PKCS#8, PKCS#1, SEC1, SPKI),
-//! RFC 7638 thumbprints, generation, and the import rules of SPEC §2. Fixtures under
+//! RFC 7638 thumbprints, generation, and the import rules of docs/security.md. Fixtures under
 //! `tests/data/keys/` were made by openssl (`generate.py` there); the interop tests also run
 //! `openssl` on what we export.
 
@@ -119,7 +119,7 @@ fn generated_keys_follow_the_spec() {
         let key = s.key();
         let alg = key.alg();
         let jwk = key.to_jwk();
-        // SPEC §3: alg, kid = RFC 7638 thumbprint, use = sig.
+        // `tessera keys generate`: alg, kid = RFC 7638 thumbprint, use = sig.
         assert_eq!(jwk.alg.as_deref(), Some(alg.as_str()));
         assert_eq!(jwk.use_.as_deref(), Some("sig"));
         assert_eq!(key.kid(), Some(key.thumbprint().expect("tp").as_str()));

@@ -4,7 +4,7 @@
 //! Windows are fixed, one minute long, anchored at a key's first event. Without
 //! `redis.url` the counters live in this process ([`LocalLimiter`], read from the domain
 //! [`Clock`] so tests move time instead of sleeping); with it they live in Redis and are
-//! shared by every replica ([`RedisLimiter`], SPEC §6), falling back to the local counters
+//! shared by every replica ([`RedisLimiter`], see `redis.url` in docs/configuration.md), falling back to the local counters
 //! for any request Redis does not answer in time.
 
 mod local;

@@ -1,4 +1,4 @@
-//! `POST /v1/login`: credentials in, TokenResponse out (SPEC §4).
+//! `POST /v1/login`: credentials in, TokenResponse out (docs/http-api.md).
 
 use axum::extract::State;
 use axum::response::Response;

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-// SPEC §4 TokenResponse.
+// The TokenResponse of docs/http-api.md, "Log in".
 /// The answer of login and refresh.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TokenResponse<'a> {

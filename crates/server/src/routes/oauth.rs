@@ -1,5 +1,5 @@
 //! The OAuth-standard endpoints: RFC 8414 metadata, RFC 7009 revocation and RFC 7662
-//! introspection (authorised by the admin token until registered clients exist, SPEC §7).
+//! introspection (authorised by the admin token until registered clients exist).
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};

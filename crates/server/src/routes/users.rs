@@ -1,4 +1,4 @@
-//! `POST /v1/users`: open signup (SPEC §4), off with `signup.enabled = false`.
+//! `POST /v1/users`: open signup (docs/http-api.md), off with `signup.enabled = false`.
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! Many tabs refreshing one token at once (SPEC §1): without a grace window exactly one
+//! Many tabs refreshing one token at once (docs/http-api.md): without a grace window exactly one
 //! wins; with one, all converge on the same successor.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Cookie attributes per configuration, CSRF refusals (SPEC §4) and CORS.
+//! Cookie attributes per configuration, CSRF refusals (docs/http-api.md) and CORS.
 
 use reqwest::header::{ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;

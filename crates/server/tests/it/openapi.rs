@@ -57,7 +57,7 @@ async fn the_committed_document_is_what_every_server_serves() {
 /// An operation's error answers: status → codes.
 type Errors = Vec<(u16, Vec<&'static str>)>;
 
-/// Every operation the server has (SPEC §4, the page, this document) and the error answers
+/// Every operation the server has (docs/http-api.md, the page, this document) and the error answers
 /// its handler, extractors and `ApiError` can give.
 fn expected_operations() -> BTreeMap<(&'static str, &'static str), Errors> {
     let bearer = || (401, vec!["invalid_token", "token_expired"]);

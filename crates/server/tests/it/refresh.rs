@@ -1,4 +1,4 @@
-//! Refresh rotation, the grace window, reuse detection, expiry, logout (SPEC §1, §4, §5).
+//! Refresh rotation, the grace window, reuse detection, expiry, logout (docs/http-api.md).
 
 use reqwest::header::SET_COOKIE;
 use reqwest::StatusCode;

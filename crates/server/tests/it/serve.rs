@@ -77,7 +77,7 @@ async fn serve_creates_its_database_and_keys_then_restarts_fast_with_the_same_ke
     let (second, elapsed, kid_again) = start_and_wait(config).await;
     second.abort();
     assert_eq!(kid_again, kid, "the signing key is kept in the database");
-    // SPEC budget is 300 ms on a release build; debug builds under a loaded test runner
+    // The budget is 300 ms on a release build; debug builds under a loaded test runner
     // get slack, the measured value is printed.
     eprintln!("restart to first answer: {elapsed:?}");
     assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");

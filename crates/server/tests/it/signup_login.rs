@@ -1,4 +1,4 @@
-//! Signup and login (SPEC §4), and the cookie delivery of login.
+//! Signup and login (docs/http-api.md), and the cookie delivery of login.
 
 use reqwest::header::{CACHE_CONTROL, SET_COOKIE};
 use reqwest::StatusCode;

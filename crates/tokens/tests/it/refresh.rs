@@ -1,4 +1,4 @@
-//! Refresh rotation (SPEC: rotation, the grace window, reuse detection, expiry).
+//! Refresh rotation (rotation, the grace window, reuse detection, expiry; docs/http-api.md).
 
 use tessera_tokens::{RefreshError, RevokeReason};
 
