@@ -3,7 +3,6 @@
 //! Exit codes: 0 success; 1 the token or input was rejected; 2 a usage or configuration
 //! error. Errors go to stderr as `code: description`; output for programs goes to stdout.
 
-mod duration;
 mod error;
 mod fetch;
 mod input;

@@ -9,11 +9,12 @@ use tessera_jose::dangerous::decode_unverified;
 use tessera_jose::{
     base64url, Algorithm, JwkSet, Signer, SigningKey, Verifier, VerifyingKey, DEFAULT_MAX_TOKEN_LEN,
 };
+use tessera_server::config::parse_duration;
 
 use crate::error::CliError;
+use crate::fetch;
 use crate::input::{self, Source};
 use crate::keys::{self, parse_alg};
-use crate::{duration, fetch};
 
 /// The algorithm of `--secret-file` when `--alg` is not given.
 const DEFAULT_SECRET_ALG: Algorithm = Algorithm::HS256;
@@ -55,10 +56,10 @@ pub struct EncodeArgs {
     #[arg(long)]
     typ: Option<String>,
     /// Lifetime: sets exp to now + DURATION and iat to now (e.g. 90s, 15m, 2h, 14d).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     exp: Option<Duration>,
     /// Sets nbf to now + DURATION (now when given without a value).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
           num_args = 0..=1, default_missing_value = "0s")]
     nbf: Option<Duration>,
     /// One claim, NAME=VALUE; VALUE is read as JSON when it parses (n=5 is a number,
@@ -108,7 +109,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     aud: Vec<String>,
     /// Clock leeway for exp, nbf and iat, in seconds (or a duration such as 2m).
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = duration::parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     leeway: u64,
     /// Expected algorithm: required for PEM keys; HS256 by default with --secret-file; with
     /// --jwks only keys of this algorithm are used.
@@ -313,6 +314,14 @@ fn jwks_verifier(location: &str, alg: Option<Algorithm>) -> Result<Verifier, Cli
     })
 }
 
+/// Seconds for `--leeway`: a bare number of seconds (`60`) or a duration (`2m`).
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) => parse_duration(text).map(|d| d.as_secs()),
+    }
+}
+
 /// Reads a raw HMAC secret file. Every byte is part of the secret; a final newline (as
 /// `echo` writes) is kept, but worth a warning since other tools may drop it.
 fn read_secret(source: &Source) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
@@ -384,6 +393,15 @@ mod tests {
     fn no_time_flags_no_time_claims() {
         let got = build_claims(None, vec![], None, None, 5).ok();
         assert_eq!(got.map(|c| c.is_empty()), Some(true));
+    }
+
+    #[test]
+    fn leeway_takes_bare_seconds_or_a_duration() {
+        assert_eq!(parse_seconds("60"), Ok(60));
+        assert_eq!(parse_seconds("0"), Ok(0));
+        assert_eq!(parse_seconds("2m"), Ok(120));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
     }
 
     #[test]
