@@ -18,9 +18,17 @@ use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
 
+/// `0.1.0 (5f6482a 2026-12-02)`: the version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TESSERA_BUILD_INFO"),
+    ")"
+);
+
 /// Tessera: JWT authentication server and JOSE tool.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about, propagate_version = true)]
+#[command(name = "tessera", version = VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
