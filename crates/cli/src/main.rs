@@ -7,6 +7,7 @@ mod error;
 mod fetch;
 mod input;
 mod keys;
+mod manual;
 mod server_cmd;
 mod token;
 
@@ -14,7 +15,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::CliError;
 
@@ -50,6 +51,8 @@ enum Command {
     /// List and revoke sessions in the configured database.
     #[command(subcommand)]
     Sessions(server_cmd::SessionsCommand),
+    Completions(manual::CompletionsArgs),
+    Man(manual::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,8 @@ fn main() -> ExitCode {
         Command::Serve(arg) => server_cmd::serve(arg),
         Command::Users(cmd) => server_cmd::users(cmd, &mut stdout),
         Command::Sessions(cmd) => server_cmd::sessions(cmd, &mut stdout),
+        Command::Completions(args) => manual::completions(args, Cli::command(), &mut stdout),
+        Command::Man(args) => manual::man(args, Cli::command(), &mut stdout),
     };
     exit(result.and_then(|()| stdout.flush().map_err(CliError::Output)))
 }
