@@ -83,7 +83,9 @@ pub struct DecodeArgs {
 /// Verify a JWT: exit 0 and print its claims when valid; exit 1 with `code: description` on
 /// stderr when not.
 ///
-/// Checks the signature with the given key (the key decides the algorithm), then `exp`
+/// Checks the signature with the given key (the key decides the algorithm; a key given with
+/// --key or --secret-file is used whatever kid the token names, while --jwks picks the key by
+/// kid), then `exp`
 /// (required), `nbf` and `iat` with leeway, and `iss`, `aud`, `typ` and required claims
 /// when asked.
 #[derive(Debug, Args)]
@@ -248,9 +250,12 @@ fn verify(args: VerifyArgs, now: u64, out: &mut dyn Write) -> Result<(), CliErro
 }
 
 /// The verifier the flags describe: its key (or JWK Set) and its claim rules.
+///
+/// A key given with --key or --secret-file is the key: the token's `kid` need not match it
+/// and the signature decides (SPEC §3). Only --jwks selects a key by `kid`.
 fn verifier(args: &VerifyArgs) -> Result<Verifier, CliError> {
     let mut verifier = if let Some(source) = &args.key {
-        Verifier::new(keys::verifying_key(
+        Verifier::explicit(keys::verifying_key(
             &input::read_file(source)?,
             source,
             args.alg,
@@ -260,7 +265,7 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, CliError> {
     } else if let Some(source) = &args.secret_file {
         let alg = args.alg.unwrap_or(DEFAULT_SECRET_ALG);
         let secret = read_secret(source)?;
-        Verifier::new(
+        Verifier::explicit(
             VerifyingKey::from_secret(alg, &secret).map_err(|e| keys::key_error(source, e))?,
         )
     } else {
