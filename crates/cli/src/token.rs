@@ -94,7 +94,8 @@ pub struct VerifyArgs {
     /// The compact token, or - to read it from standard input.
     #[arg(value_name = "TOKEN")]
     token: String,
-    /// Key file: a JWK (public or private), or a PEM key (which needs --alg).
+    /// Key file: a JWK (public or private), or a PEM key (an EC or Ed25519 key's curve names
+    /// its algorithm; an RSA key needs --alg). Used whatever kid the token names.
     #[arg(long, value_name = "FILE")]
     key: Option<Source>,
     /// JWK Set file, or an http(s) URL to fetch it from (10 s at most, 1 MiB at most, up to
@@ -113,8 +114,8 @@ pub struct VerifyArgs {
     /// Clock leeway for exp, nbf and iat, in seconds (or a duration such as 2m).
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     leeway: u64,
-    /// Expected algorithm: required for PEM keys; HS256 by default with --secret-file; with
-    /// --jwks only keys of this algorithm are used.
+    /// Expected algorithm: required for RSA PEM keys; HS256 by default with --secret-file;
+    /// with --jwks only keys of this algorithm are used.
     #[arg(long, value_parser = parse_alg)]
     alg: Option<Algorithm>,
     /// Required header typ (e.g. at+jwt; compared as RFC 7515 §4.1.9 says).

@@ -47,8 +47,25 @@ fn public_key_and_public_pem_verify() {
     dir.verify(&token, &["--key", "pub.jwk"]).ok();
     dir.verify(&token, &["--key", "pub.pem", "--alg", "ES256"])
         .ok();
-    dir.verify(&token, &["--key", "pub.pem"])
-        .fails(2, "invalid_key");
+    // A P-256 key is for ES256: the curve names the algorithm.
+    dir.verify(&token, &["--key", "pub.pem"]).ok();
+}
+
+/// An RSA key fits six algorithms: verifying with an RSA PEM key needs --alg.
+#[test]
+fn rsa_pem_needs_alg_to_verify() {
+    let dir = Dir::new();
+    let private = data("openssl-rsa2048-pkcs1.pem");
+    let public = data("openssl-rsa2048-public.pem");
+    let token = dir.encode(&["--key", &private, "--alg", "PS256", "--exp", "5m"]);
+    for key in [&private, &public] {
+        let run = dir.verify(&token, &["--key", key]);
+        run.fails(2, "invalid_key");
+        assert!(run.stderr.contains("pass --alg"), "{run:#?}");
+        dir.verify(&token, &["--key", key, "--alg", "PS256"]).ok();
+        dir.verify(&token, &["--key", key, "--alg", "RS256"])
+            .fails(1, "algorithm_mismatch");
+    }
 }
 
 #[test]
@@ -111,12 +128,10 @@ fn explicit_key_ignores_the_tokens_kid() {
     assert!(header(&dir, &no_kid).get("kid").is_none());
     dir.write(
         "k1.jwk",
-        dir.run(&["keys", "public", "k.pem", "--alg", "ES256", "--kid", "k1"])
-            .stdout,
+        dir.run(&["keys", "public", "k.pem", "--kid", "k1"]).stdout,
     );
     dir.verify(&no_kid, &["--key", "k1.jwk"]).ok();
-    dir.verify(&no_kid, &["--key", "k.pem", "--alg", "ES256"])
-        .ok();
+    dir.verify(&no_kid, &["--key", "k.pem"]).ok();
     // Still the algorithm rule: the key's alg must be the header's.
     dir.generate("h.jwk", "HS256", &["--kid", "X"]);
     dir.verify(&renamed, &["--key", "h.jwk"])
@@ -164,10 +179,8 @@ fn jwks_selects_by_kid() {
     let no_kid = dir.encode(&["--key", "k.pem", "--alg", "ES256", "--exp", "5m"]);
     dir.write(
         "pem.json",
-        dir.run(&[
-            "keys", "public", "k.pem", "--alg", "ES256", "--jwks", "--kid", "k1",
-        ])
-        .stdout,
+        dir.run(&["keys", "public", "k.pem", "--jwks", "--kid", "k1"])
+            .stdout,
     );
     dir.verify(&no_kid, &["--jwks", "pem.json"]).ok();
 }
@@ -356,6 +369,11 @@ fn openssl_keys_verify_our_tokens() {
     let token = dir.encode(&["--key", &private, "--alg", "ES256", "--exp", "5m"]);
     dir.verify(&token, &["--key", &public, "--alg", "ES256"])
         .ok();
-    dir.verify(&token, &["--key", &public, "--alg", "ES384"])
-        .fails(2, "invalid_key");
+    dir.verify(&token, &["--key", &public]).ok();
+    let run = dir.verify(&token, &["--key", &public, "--alg", "ES384"]);
+    run.fails(2, "invalid_key");
+    assert!(
+        run.stderr.contains("ES384") && run.stderr.contains("ES256"),
+        "{run:#?}"
+    );
 }
