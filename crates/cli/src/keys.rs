@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use tessera_jose::{
-    signing_key_from_text, verifying_key_from_text, Algorithm, Family, Jwk, JwkSet, SigningKey,
-    VerifyingKey,
+    signing_key_from_text, verifying_key_from_text, Algorithm, Family, Jwk, JwkSet, PublicKey,
+    SigningKey, VerifyingKey,
 };
 use zeroize::Zeroizing;
 
@@ -47,7 +47,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Write PKCS#8 PEM instead of a JWK (not for HS*). PEM carries no algorithm and no
-    /// kid: pass --alg (and --kid) to the commands that use it.
+    /// kid: `token encode` needs --alg (and --kid if wanted); the commands that need only the
+    /// public key read an EC or Ed25519 key's algorithm from its curve.
     #[arg(long)]
     pem: bool,
 }
@@ -64,7 +65,8 @@ pub struct PublicArgs {
     /// Print an SPKI PEM ("PUBLIC KEY") instead of a JWK.
     #[arg(long)]
     pem: bool,
-    /// Algorithm of the key; required for PEM, which carries none.
+    /// Algorithm of the key. A PEM key carries none: an EC or Ed25519 key's curve names it,
+    /// and an RSA PEM key without --alg gives a JWK without alg.
     #[arg(long, value_parser = parse_alg)]
     alg: Option<Algorithm>,
     /// Key id to put in the JWK [default: the key's own kid; PEM keys have none].
@@ -78,7 +80,8 @@ pub struct ThumbprintArgs {
     /// Key file (JWK or PEM, private or public), or - for standard input.
     #[arg(value_name = "FILE")]
     file: Source,
-    /// Algorithm of the key; required for PEM, which carries none.
+    /// Algorithm of the key: not needed (the thumbprint does not depend on it), but checked
+    /// against a PEM key's curve when given.
     #[arg(long, value_parser = parse_alg)]
     alg: Option<Algorithm>,
 }
@@ -119,7 +122,7 @@ fn generate(args: GenerateArgs, out: &mut dyn Write) -> Result<(), CliError> {
             // Not on stdout: nothing a program needs, and it keeps stdout free of key talk.
             match (args.pem, key.kid()) {
                 (true, _) => eprintln!(
-                    "wrote a new {} private key (PKCS#8 PEM) to {}; pass --alg {} when using it",
+                    "wrote a new {} private key (PKCS#8 PEM) to {}; pass --alg {} to sign with it",
                     key.alg(),
                     path.display(),
                     key.alg()
@@ -158,39 +161,37 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 
 fn public(args: PublicArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let text = input::read_file(&args.file)?;
-    // Normally a private key; a public one is accepted too (handy to turn PEM into a JWK).
-    let mut key = match signing_key(&text, &args.file, args.alg) {
-        Ok(private) => private.verifying_key()?,
-        Err(private_err) => verifying_key(&text, &args.file, args.alg).map_err(|_| private_err)?,
-    };
-    if key.alg().family() == Family::Hmac {
-        return Err(CliError::key(format!(
-            "{}: a symmetric ({}) key has no public part; verifiers need the secret itself",
-            args.file,
-            key.alg()
-        )));
-    }
-    if let Some(kid) = args.kid {
-        key = key.with_kid(kid);
+    let key = public_part(&text, &args.file, args.alg)?;
+    if let PublicPart::Bound(hmac) = &key {
+        if hmac.alg().family() == Family::Hmac {
+            return Err(CliError::key(format!(
+                "{}: a symmetric ({}) key has no public part; verifiers need the secret itself",
+                args.file,
+                hmac.alg()
+            )));
+        }
     }
     let text = if args.pem {
-        key.to_pem()?
-    } else if args.jwks {
-        JwkSet {
-            keys: vec![key.to_jwk()],
-        }
-        .to_json()
+        key.to_pem().map_err(|e| key_error(&args.file, e))?
     } else {
-        key.to_jwk().to_json()
+        let mut jwk = key.to_jwk();
+        if let Some(kid) = args.kid {
+            jwk.kid = Some(kid);
+        }
+        if args.jwks {
+            JwkSet { keys: vec![jwk] }.to_json()
+        } else {
+            jwk.to_json()
+        }
     };
     writeln!(out, "{}", text.trim_end()).map_err(CliError::Output)
 }
 
 fn thumbprint(args: ThumbprintArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let text = input::read_file(&args.file)?;
-    check_key_text(&text, &args.file, args.alg)?;
+    check_key_text(&text, &args.file)?;
     let thumbprint = if is_pem(&text) {
-        verifying_key(&text, &args.file, args.alg)?.thumbprint()
+        public_part(&text, &args.file, args.alg)?.thumbprint()
     } else {
         // RFC 7638 needs only the key's members, not its algorithm.
         std::str::from_utf8(&text)
@@ -202,34 +203,136 @@ fn thumbprint(args: ThumbprintArgs, out: &mut dyn Write) -> Result<(), CliError>
     writeln!(out, "{thumbprint}").map_err(CliError::Output)
 }
 
-/// Reads a private key from the text of a JWK or PEM file named by `source`.
+/// Reads a private key from the text of a JWK or PEM file named by `source`. A PEM key
+/// needs `alg`: signing names its algorithm, even where the key's curve allows only one.
 pub fn signing_key(
     text: &[u8],
     source: &Source,
     alg: Option<Algorithm>,
 ) -> Result<SigningKey, CliError> {
-    check_key_text(text, source, alg)?;
+    check_key_text(text, source)?;
+    if is_pem(text) {
+        // Read for clearer messages only; a broken key is reported by the library below.
+        let public = PublicKey::from_pem(text).ok();
+        match (alg, &public) {
+            (None, _) => {
+                let hint = match public.map(|k| k.algorithm()) {
+                    Some(Some(own)) => format!(" ({own} for this {} key)", curve(own)),
+                    Some(None) => " (RS256, RS384, RS512, PS256, PS384 or PS512 for RSA)".into(),
+                    None => String::new(),
+                };
+                return Err(CliError::key(format!(
+                    "{source}: a PEM key carries no algorithm: pass --alg to sign with it{hint}"
+                )));
+            }
+            (Some(alg), Some(key)) => check_alg_fits(key, alg, source)?,
+            (Some(_), None) => {}
+        }
+    }
     signing_key_from_text(text, alg).map_err(|e| key_error(source, e))
 }
 
-/// Reads a verifying key from the text of a JWK or PEM file (public or private).
+/// Reads a verifying key from the text of a JWK or PEM file (public or private). An EC or
+/// Ed25519 PEM key needs no `alg` (its curve names it); an RSA PEM key does.
 pub fn verifying_key(
     text: &[u8],
     source: &Source,
     alg: Option<Algorithm>,
 ) -> Result<VerifyingKey, CliError> {
-    check_key_text(text, source, alg)?;
-    verifying_key_from_text(text, alg).map_err(|e| key_error(source, e))
+    match public_part(text, source, alg)? {
+        PublicPart::Bound(key) => Ok(key),
+        PublicPart::Rsa(_) => Err(CliError::key(format!(
+            "{source}: an RSA PEM key fits RS256, RS384, RS512, PS256, PS384 and PS512 alike: \
+             pass --alg to verify with it"
+        ))),
+    }
 }
 
-/// The mistakes worth a clearer message than the library's: a PEM key without `--alg`, and
-/// a JWK Set where one key is expected.
-fn check_key_text(text: &[u8], source: &Source, alg: Option<Algorithm>) -> Result<(), CliError> {
-    if is_pem(text) && alg.is_none() {
-        return Err(CliError::key(format!(
-            "{source}: a PEM key carries no algorithm: pass --alg"
-        )));
+/// The public part of a key file, for the commands that need nothing more.
+enum PublicPart {
+    /// Bound to an algorithm: the JWK's own, the one --alg names, or the one the PEM key's
+    /// curve names.
+    Bound(VerifyingKey),
+    /// An RSA PEM key without --alg: usable for its JWK (without `alg`), PEM and thumbprint,
+    /// not to verify.
+    Rsa(PublicKey),
+}
+
+impl PublicPart {
+    fn to_jwk(&self) -> Jwk {
+        match self {
+            PublicPart::Bound(key) => key.to_jwk(),
+            PublicPart::Rsa(key) => key.to_jwk(),
+        }
     }
+
+    fn to_pem(&self) -> Result<String, tessera_jose::Error> {
+        match self {
+            PublicPart::Bound(key) => key.to_pem(),
+            PublicPart::Rsa(key) => key.to_pem(),
+        }
+    }
+
+    fn thumbprint(&self) -> Result<String, tessera_jose::Error> {
+        match self {
+            PublicPart::Bound(key) => key.thumbprint(),
+            PublicPart::Rsa(key) => key.thumbprint(),
+        }
+    }
+}
+
+/// Reads the public part of a JWK or PEM key file, private or public (SPEC §3: the commands
+/// that need only the public part take EC and Ed25519 PEM keys without --alg).
+fn public_part(
+    text: &[u8],
+    source: &Source,
+    alg: Option<Algorithm>,
+) -> Result<PublicPart, CliError> {
+    check_key_text(text, source)?;
+    if !is_pem(text) {
+        // A private JWK whose key_ops allow only signing still has a public part.
+        let key = match signing_key_from_text(text, alg) {
+            Ok(private) => private.verifying_key(),
+            Err(private_err) => verifying_key_from_text(text, alg).map_err(|_| private_err),
+        };
+        return key.map(PublicPart::Bound).map_err(|e| key_error(source, e));
+    }
+    let key = PublicKey::from_pem(text).map_err(|e| key_error(source, e))?;
+    if let Some(alg) = alg {
+        check_alg_fits(&key, alg, source)?;
+    }
+    match alg.or(key.algorithm()) {
+        Some(alg) => key
+            .bind(alg)
+            .map(PublicPart::Bound)
+            .map_err(|e| key_error(source, e)),
+        None => Ok(PublicPart::Rsa(key)),
+    }
+}
+
+/// Refuses an --alg that the PEM key's type contradicts, naming both.
+fn check_alg_fits(key: &PublicKey, alg: Algorithm, source: &Source) -> Result<(), CliError> {
+    match key.algorithm() {
+        Some(own) if own != alg => Err(CliError::key(format!(
+            "{source}: --alg {alg} contradicts the key: this {} key is for {own} only",
+            curve(own)
+        ))),
+        None if alg.family() != Family::Rsa => Err(CliError::key(format!(
+            "{source}: --alg {alg} contradicts the key: this RSA key is for RS256, RS384, \
+             RS512, PS256, PS384 or PS512"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The curve that names `alg` (P-256 for ES256, ...).
+fn curve(alg: Algorithm) -> &'static str {
+    alg.curve().unwrap_or("RSA")
+}
+
+/// The mistake worth a clearer message than the library's: a JWK Set where one key is
+/// expected.
+fn check_key_text(text: &[u8], source: &Source) -> Result<(), CliError> {
     if !is_pem(text) && text.windows(6).any(|w| w == b"\"keys\"") {
         return Err(CliError::key(format!(
             "{source}: this looks like a JWK Set; give one JWK (or use --jwks to verify)"
@@ -271,25 +374,22 @@ mod tests {
     }
 
     #[test]
-    fn pem_without_alg_is_a_usage_error() {
+    fn pem_without_alg_cannot_sign() {
         let src = Source::File("k.pem".into());
-        let err = check_key_text(b"\n-----BEGIN PRIVATE KEY-----\n", &src, None);
-        assert!(matches!(
-            err,
+        let err = signing_key(b"\n-----BEGIN PRIVATE KEY-----\n", &src, None);
+        match err {
             Err(CliError::Usage {
                 code: "invalid_key",
-                ..
-            })
-        ));
-        assert!(
-            check_key_text(b"-----BEGIN PRIVATE KEY-----", &src, Some(Algorithm::ES256)).is_ok()
-        );
+                message,
+            }) => assert!(message.contains("pass --alg"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn a_jwks_is_not_a_key() {
         let src = Source::File("jwks.json".into());
-        assert!(check_key_text(br#"{"keys":[]}"#, &src, None).is_err());
-        assert!(check_key_text(br#"{"kty":"EC"}"#, &src, None).is_ok());
+        assert!(check_key_text(br#"{"keys":[]}"#, &src).is_err());
+        assert!(check_key_text(br#"{"kty":"EC"}"#, &src).is_ok());
     }
 }

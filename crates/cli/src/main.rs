@@ -3,11 +3,11 @@
 //! Exit codes: 0 success; 1 the token or input was rejected; 2 a usage or configuration
 //! error. Errors go to stderr as `code: description`; output for programs goes to stdout.
 
-mod duration;
 mod error;
 mod fetch;
 mod input;
 mod keys;
+mod manual;
 mod server_cmd;
 mod token;
 
@@ -15,13 +15,21 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::CliError;
 
+/// `0.1.0 (5f6482a 2026-12-02)`: the version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TESSERA_BUILD_INFO"),
+    ")"
+);
+
 /// Tessera: JWT authentication server and JOSE tool.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about, propagate_version = true)]
+#[command(name = "tessera", version = VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +51,8 @@ enum Command {
     /// List and revoke sessions in the configured database.
     #[command(subcommand)]
     Sessions(server_cmd::SessionsCommand),
+    Completions(manual::CompletionsArgs),
+    Man(manual::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +72,8 @@ fn main() -> ExitCode {
         Command::Serve(arg) => server_cmd::serve(arg),
         Command::Users(cmd) => server_cmd::users(cmd, &mut stdout),
         Command::Sessions(cmd) => server_cmd::sessions(cmd, &mut stdout),
+        Command::Completions(args) => manual::completions(args, Cli::command(), &mut stdout),
+        Command::Man(args) => manual::man(args, Cli::command(), &mut stdout),
     };
     exit(result.and_then(|()| stdout.flush().map_err(CliError::Output)))
 }

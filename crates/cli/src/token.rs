@@ -9,11 +9,12 @@ use tessera_jose::dangerous::decode_unverified;
 use tessera_jose::{
     base64url, Algorithm, JwkSet, Signer, SigningKey, Verifier, VerifyingKey, DEFAULT_MAX_TOKEN_LEN,
 };
+use tessera_server::config::parse_duration;
 
 use crate::error::CliError;
+use crate::fetch;
 use crate::input::{self, Source};
 use crate::keys::{self, parse_alg};
-use crate::{duration, fetch};
 
 /// The algorithm of `--secret-file` when `--alg` is not given.
 const DEFAULT_SECRET_ALG: Algorithm = Algorithm::HS256;
@@ -55,10 +56,10 @@ pub struct EncodeArgs {
     #[arg(long)]
     typ: Option<String>,
     /// Lifetime: sets exp to now + DURATION and iat to now (e.g. 90s, 15m, 2h, 14d).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     exp: Option<Duration>,
     /// Sets nbf to now + DURATION (now when given without a value).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
           num_args = 0..=1, default_missing_value = "0s")]
     nbf: Option<Duration>,
     /// One claim, NAME=VALUE; VALUE is read as JSON when it parses (n=5 is a number,
@@ -82,7 +83,9 @@ pub struct DecodeArgs {
 /// Verify a JWT: exit 0 and print its claims when valid; exit 1 with `code: description` on
 /// stderr when not.
 ///
-/// Checks the signature with the given key (the key decides the algorithm), then `exp`
+/// Checks the signature with the given key (the key decides the algorithm; a key given with
+/// --key or --secret-file is used whatever kid the token names, while --jwks picks the key by
+/// kid), then `exp`
 /// (required), `nbf` and `iat` with leeway, and `iss`, `aud`, `typ` and required claims
 /// when asked.
 #[derive(Debug, Args)]
@@ -91,7 +94,8 @@ pub struct VerifyArgs {
     /// The compact token, or - to read it from standard input.
     #[arg(value_name = "TOKEN")]
     token: String,
-    /// Key file: a JWK (public or private), or a PEM key (which needs --alg).
+    /// Key file: a JWK (public or private), or a PEM key (an EC or Ed25519 key's curve names
+    /// its algorithm; an RSA key needs --alg). Used whatever kid the token names.
     #[arg(long, value_name = "FILE")]
     key: Option<Source>,
     /// JWK Set file, or an http(s) URL to fetch it from (10 s at most, 1 MiB at most, up to
@@ -108,10 +112,10 @@ pub struct VerifyArgs {
     #[arg(long)]
     aud: Vec<String>,
     /// Clock leeway for exp, nbf and iat, in seconds (or a duration such as 2m).
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = duration::parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     leeway: u64,
-    /// Expected algorithm: required for PEM keys; HS256 by default with --secret-file; with
-    /// --jwks only keys of this algorithm are used.
+    /// Expected algorithm: required for RSA PEM keys; HS256 by default with --secret-file;
+    /// with --jwks only keys of this algorithm are used.
     #[arg(long, value_parser = parse_alg)]
     alg: Option<Algorithm>,
     /// Required header typ (e.g. at+jwt; compared as RFC 7515 §4.1.9 says).
@@ -247,9 +251,12 @@ fn verify(args: VerifyArgs, now: u64, out: &mut dyn Write) -> Result<(), CliErro
 }
 
 /// The verifier the flags describe: its key (or JWK Set) and its claim rules.
+///
+/// A key given with --key or --secret-file is the key: the token's `kid` need not match it
+/// and the signature decides (SPEC §3). Only --jwks selects a key by `kid`.
 fn verifier(args: &VerifyArgs) -> Result<Verifier, CliError> {
     let mut verifier = if let Some(source) = &args.key {
-        Verifier::new(keys::verifying_key(
+        Verifier::explicit(keys::verifying_key(
             &input::read_file(source)?,
             source,
             args.alg,
@@ -259,7 +266,7 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, CliError> {
     } else if let Some(source) = &args.secret_file {
         let alg = args.alg.unwrap_or(DEFAULT_SECRET_ALG);
         let secret = read_secret(source)?;
-        Verifier::new(
+        Verifier::explicit(
             VerifyingKey::from_secret(alg, &secret).map_err(|e| keys::key_error(source, e))?,
         )
     } else {
@@ -311,6 +318,14 @@ fn jwks_verifier(location: &str, alg: Option<Algorithm>) -> Result<Verifier, Cli
         code: e.code(),
         message: format!("{source}: {}", e.detail()).into(),
     })
+}
+
+/// Seconds for `--leeway`: a bare number of seconds (`60`) or a duration (`2m`).
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(_) => parse_duration(text).map(|d| d.as_secs()),
+    }
 }
 
 /// Reads a raw HMAC secret file. Every byte is part of the secret; a final newline (as
@@ -384,6 +399,15 @@ mod tests {
     fn no_time_flags_no_time_claims() {
         let got = build_claims(None, vec![], None, None, 5).ok();
         assert_eq!(got.map(|c| c.is_empty()), Some(true));
+    }
+
+    #[test]
+    fn leeway_takes_bare_seconds_or_a_duration() {
+        assert_eq!(parse_seconds("60"), Ok(60));
+        assert_eq!(parse_seconds("0"), Ok(0));
+        assert_eq!(parse_seconds("2m"), Ok(120));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
     }
 
     #[test]

@@ -164,14 +164,28 @@ pub(crate) fn inspect_header(json: &[u8]) -> Result<HeaderInfo<'_>, Error> {
     })
 }
 
+/// How a verifier finds the key for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyChoice {
+    /// By the token's `kid`, or the single key when there is one (unless its own `kid`
+    /// differs from the token's).
+    ByKid,
+    /// The one key the caller gave; the token's `kid` is not consulted: the signature
+    /// decides.
+    Explicit,
+}
+
 /// Picks the key for a token: by `kid`, or the single key when there is one. A single key
-/// with a `kid` still refuses a token naming a different `kid`.
+/// with a `kid` still refuses a token naming a different `kid`, unless the key was given
+/// explicitly.
 pub(crate) fn select_key<'k>(
     keys: &'k [VerifyingKey],
+    choice: KeyChoice,
     kid: Option<&JsonStr<'_>>,
 ) -> Result<&'k VerifyingKey, Error> {
     const UNKNOWN: Error = Error::new(ErrorKind::UnknownKey, "no key matches the token's kid");
     match (keys, kid) {
+        ([only], _) if choice == KeyChoice::Explicit => Ok(only),
         ([only], None) => Ok(only),
         ([only], Some(kid)) => match only.kid() {
             Some(k) if !kid.eq_str(k) => Err(UNKNOWN),
@@ -192,6 +206,7 @@ pub(crate) fn select_key<'k>(
 /// payload only after the signature verified.
 pub(crate) fn verify_compact<R>(
     keys: &[VerifyingKey],
+    choice: KeyChoice,
     token: &str,
     max_len: usize,
     detached: Option<&[u8]>,
@@ -200,7 +215,7 @@ pub(crate) fn verify_compact<R>(
     let parts = split(token, max_len)?;
     with_decoded(parts.header, |header_json| {
         let header = inspect_header(header_json)?;
-        let key = select_key(keys, header.kid.as_ref())?;
+        let key = select_key(keys, choice, header.kid.as_ref())?;
         // The key decides the algorithm; `none` and every other name fail here.
         if !header.alg.eq_str(key.alg().as_str()) {
             return Err(Error::new(

@@ -233,6 +233,101 @@ impl VerifyingKey {
     }
 }
 
+/// A public key read from PEM, before it is bound to an algorithm.
+///
+/// PEM carries no algorithm, but an EC or Ed25519 key names the only one it fits by its
+/// curve (P-256 ES256, P-384 ES384, Ed25519 EdDSA). An RSA key fits RS256 to PS512 alike, so
+/// it verifies nothing until an algorithm is named with [`bind`](Self::bind); its JWK (then
+/// without `alg`), its SPKI PEM and its thumbprint need none.
+///
+/// ```
+/// use tessera_jose::{Algorithm, PublicKey, SigningKey};
+///
+/// let pem = SigningKey::generate(Algorithm::ES384)?.to_pem()?;
+/// let key = PublicKey::from_pem(pem.as_bytes())?;
+/// assert_eq!(key.algorithm(), Some(Algorithm::ES384));
+/// assert_eq!(key.to_jwk().alg.as_deref(), Some("ES384"));
+/// assert_eq!(key.bind(Algorithm::ES384)?.alg(), Algorithm::ES384);
+/// assert!(key.bind(Algorithm::ES256).is_err());
+///
+/// let rsa = SigningKey::generate(Algorithm::PS256)?.to_pem()?;
+/// let rsa = PublicKey::from_pem(rsa.as_bytes())?;
+/// assert_eq!(rsa.algorithm(), None);
+/// assert_eq!(rsa.to_jwk().alg, None);
+/// assert_eq!(rsa.bind(Algorithm::RS512)?.alg(), Algorithm::RS512);
+/// # Ok::<(), tessera_jose::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct PublicKey {
+    /// The algorithm the curve names; `None` for RSA.
+    alg: Option<Algorithm>,
+    material: Material,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("family", &self.family())
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PublicKey {
+    /// Reads the public part of a PEM key: `PUBLIC KEY` (SPKI), `RSA PUBLIC KEY`, or a private
+    /// key (`PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`) of which only the public part
+    /// is kept. Refuses curves other than P-256, P-384 and Ed25519, and RSA under 2048 bits.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, Error> {
+        let alg = pem::implied_algorithm(pem)?;
+        let material = pem::from_pem(reading_alg(alg), pem)?.public();
+        check_material(reading_alg(alg), &material)?;
+        Ok(PublicKey { alg, material })
+    }
+
+    /// The algorithm the key's curve names, or `None` for an RSA key.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.alg
+    }
+
+    /// The key's family (RSA, EC or OKP).
+    pub fn family(&self) -> Family {
+        self.material.family()
+    }
+
+    /// The key bound to `alg`, ready to verify. Refuses an algorithm of another family, or
+    /// another curve than the key's.
+    pub fn bind(&self, alg: Algorithm) -> Result<VerifyingKey, Error> {
+        if self.alg.is_some_and(|own| own != alg) {
+            return Err(invalid_key("the key's curve names another algorithm"));
+        }
+        VerifyingKey::build(alg, None, self.material.clone())
+    }
+
+    /// The public JWK, with `use: "sig"` and, when the curve names one, `alg`.
+    pub fn to_jwk(&self) -> Jwk {
+        let mut jwk = Jwk::from_material(reading_alg(self.alg), None, &self.material);
+        jwk.alg = self.alg.map(|a| a.as_str().to_owned());
+        jwk
+    }
+
+    /// The key as an SPKI PEM document (`PUBLIC KEY`).
+    pub fn to_pem(&self) -> Result<String, Error> {
+        let spki = VerifyKey::new(reading_alg(self.alg), &self.material)?.to_spki()?;
+        pem::encode("PUBLIC KEY", &spki)
+    }
+
+    /// The RFC 7638 thumbprint of the key (which does not depend on an algorithm).
+    pub fn thumbprint(&self) -> Result<String, Error> {
+        self.to_jwk().thumbprint()
+    }
+}
+
+/// The algorithm a key of [`PublicKey`] is read and encoded with: its own, or for RSA any
+/// RSA one, since RS256 to PS512 read, encode and check an RSA key alike.
+fn reading_alg(alg: Option<Algorithm>) -> Algorithm {
+    alg.unwrap_or(Algorithm::RS256)
+}
+
 /// Reads a private key from a JWK (JSON) or PEM document, telling them apart by content.
 pub fn signing_key_from_text(text: &[u8], alg: Option<Algorithm>) -> Result<SigningKey, Error> {
     if pem::looks_like_pem(text) {

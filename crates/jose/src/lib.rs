@@ -55,7 +55,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use json::MAX_DEPTH;
 pub use jwk::{Jwk, JwkSet};
 pub use jws::{sign as sign_jws, Header, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
-pub use key::{signing_key_from_text, verifying_key_from_text, SigningKey, VerifyingKey};
+pub use key::{
+    signing_key_from_text, verifying_key_from_text, PublicKey, SigningKey, VerifyingKey,
+};
 pub use secret::{SecretBytes, SecretString};
 pub use sign::Signer;
 pub use verify::{Verified, Verifier, DEFAULT_LEEWAY};

@@ -149,6 +149,46 @@ pub(crate) fn from_pem(alg: Algorithm, pem: &[u8]) -> Result<Material, Error> {
     }
 }
 
+/// The algorithm a PEM key's own type names, if it names one: an EC key's curve (P-256
+/// ES256, P-384 ES384) or Ed25519 (EdDSA). An RSA key fits RS256 to PS512 alike: `None`.
+pub(crate) fn implied_algorithm(pem: &[u8]) -> Result<Option<Algorithm>, Error> {
+    let (label, der) =
+        pem_rfc7468::decode_vec(pem.trim_ascii()).map_err(|_| invalid_key("not a PEM document"))?;
+    let der = Zeroizing::new(der);
+    let (oid, curve) = match label {
+        "RSA PRIVATE KEY" | "RSA PUBLIC KEY" => return Ok(None),
+        "EC PRIVATE KEY" => {
+            let key = sec1::EcPrivateKey::try_from(&der[..])
+                .map_err(|_| invalid_key("not a SEC1 EC private key"))?;
+            let curve = key.parameters.and_then(|p| p.named_curve());
+            (EC_PUBLIC_KEY, curve)
+        }
+        "PRIVATE KEY" => {
+            let info = pkcs8::PrivateKeyInfo::try_from(&der[..])
+                .map_err(|_| invalid_key("not a PKCS#8 private key"))?;
+            (info.algorithm.oid, info.algorithm.parameters_oid().ok())
+        }
+        "PUBLIC KEY" => {
+            let info = spki::SubjectPublicKeyInfoRef::try_from(&der[..])
+                .map_err(|_| invalid_key("not a SubjectPublicKeyInfo public key"))?;
+            (info.algorithm.oid, info.algorithm.parameters_oid().ok())
+        }
+        _ => return Err(invalid_key("unsupported PEM label")),
+    };
+    match oid {
+        RSA_ENCRYPTION => Ok(None),
+        EC_PUBLIC_KEY => match curve {
+            Some(P256) => Ok(Some(Algorithm::ES256)),
+            Some(P384) => Ok(Some(Algorithm::ES384)),
+            _ => Err(invalid_key(
+                "unsupported EC curve (P-256 and P-384 are supported)",
+            )),
+        },
+        ED25519 => Ok(Some(Algorithm::EdDSA)),
+        _ => Err(invalid_key("unsupported key type")),
+    }
+}
+
 /// Encodes DER as PEM with `label`.
 pub(crate) fn encode(label: &str, der: &[u8]) -> Result<String, Error> {
     pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der)

@@ -8,7 +8,7 @@ use crate::alg::Algorithm;
 use crate::error::{invalid_token, Error, ErrorKind};
 use crate::json::{self, JsonStr, Kind};
 use crate::jwk::JwkSet;
-use crate::jws::{self, HeaderInfo, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
+use crate::jws::{self, HeaderInfo, KeyChoice, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
 use crate::key::VerifyingKey;
 
 /// Default clock leeway in seconds (the server's `tokens.leeway` default too).
@@ -44,6 +44,7 @@ const MAX_REQUIRED: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: Vec<VerifyingKey>,
+    choice: KeyChoice,
     leeway: u64,
     require_exp: bool,
     issuers: Vec<String>,
@@ -86,14 +87,43 @@ impl<C> Verified<C> {
 impl Verifier {
     /// A verifier with one key and the default rules: `exp` required, 60 s leeway,
     /// 16 KiB size cap, no issuer/audience/typ check until configured.
+    ///
+    /// The key is a one-key set: when it has a `kid`, a token naming another `kid` is
+    /// refused (`unknown_key`). See [`explicit`](Self::explicit) for a key that is the key
+    /// whatever the token names.
     pub fn new(key: VerifyingKey) -> Self {
         Verifier::with_keys(vec![key])
+    }
+
+    /// A verifier with one key given explicitly (say, by a person on a command line): the
+    /// token's `kid` is not consulted, so a token naming any `kid`, or none, is checked
+    /// against this key and the signature decides. The algorithm rule is unchanged: a token
+    /// whose `alg` differs from the key's is refused (`algorithm_mismatch`). Default rules
+    /// as in [`new`](Self::new).
+    ///
+    /// ```
+    /// use tessera_jose::{Algorithm, Signer, SigningKey, Verifier};
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256)?;
+    /// let public = key.verifying_key()?.with_kid("2024-1");
+    /// let token = Signer::new(key.with_kid("renamed")).sign(&serde_json::json!({"exp": 2000}))?;
+    /// assert!(Verifier::explicit(public.clone()).verify::<serde_json::Value>(&token, 1000).is_ok());
+    /// let err = Verifier::new(public).verify::<serde_json::Value>(&token, 1000).unwrap_err();
+    /// assert_eq!(err.code(), "unknown_key");
+    /// # Ok::<(), tessera_jose::Error>(())
+    /// ```
+    pub fn explicit(key: VerifyingKey) -> Self {
+        Verifier {
+            choice: KeyChoice::Explicit,
+            ..Verifier::new(key)
+        }
     }
 
     /// A verifier over several keys, chosen by the token's `kid`.
     pub fn with_keys(keys: Vec<VerifyingKey>) -> Self {
         Verifier {
             keys,
+            choice: KeyChoice::ByKid,
             leeway: DEFAULT_LEEWAY,
             require_exp: true,
             issuers: Vec::new(),
@@ -177,12 +207,13 @@ impl Verifier {
     /// Verifies a compact JWT at time `now` (Unix seconds) and deserializes its claims.
     ///
     /// Order: size cap, three segments, header (strict JSON, `crit`, `alg` against the key
-    /// chosen by `kid`), signature, then claims (`typ`, `iss`, `aud`, `exp`, `nbf`, `iat`,
+    /// chosen by `kid` or given explicitly), signature, then claims (`typ`, `iss`, `aud`, `exp`, `nbf`, `iat`,
     /// required names), then the caller's type. Registered claims of the wrong JSON type
     /// are rejected, never skipped.
     pub fn verify<C: DeserializeOwned>(&self, token: &str, now: u64) -> Result<Verified<C>, Error> {
         jws::verify_compact(
             &self.keys,
+            self.choice,
             token,
             self.max_len,
             None,
@@ -202,7 +233,14 @@ impl Verifier {
     /// Verifies only the signature (and header rules) of a compact JWS and returns its raw
     /// payload, which need not be JSON. No claim is checked.
     pub fn verify_jws(&self, token: &str) -> Result<VerifiedJws, Error> {
-        jws::verify_compact(&self.keys, token, self.max_len, None, jws::to_verified_jws)
+        jws::verify_compact(
+            &self.keys,
+            self.choice,
+            token,
+            self.max_len,
+            None,
+            jws::to_verified_jws,
+        )
     }
 
     /// Like [`verify_jws`](Self::verify_jws) for a JWS with a detached payload
@@ -210,6 +248,7 @@ impl Verifier {
     pub fn verify_detached(&self, token: &str, payload: &[u8]) -> Result<VerifiedJws, Error> {
         jws::verify_compact(
             &self.keys,
+            self.choice,
             token,
             self.max_len,
             Some(payload),

@@ -83,3 +83,36 @@ fn done_when_pipeline_prints_the_claims() {
     assert_eq!(exp - iat, 900);
     assert!(out.stderr.is_empty(), "{out:#?}");
 }
+
+/// `tessera --version` names the version and the commit it was built from (`build.rs`).
+#[test]
+fn version_names_the_commit() {
+    let run = Dir::new().run(&["--version"]);
+    let line = run.ok();
+    let version = concat!("tessera ", env!("CARGO_PKG_VERSION"), " (");
+    assert!(line.starts_with(version), "{line}");
+    assert!(line.ends_with(')'), "{line}");
+    let commit = match option_env!("TESSERA_BUILD_COMMIT") {
+        // A packager's override, shown as given.
+        Some(given) if !given.trim().is_empty() => Some(given.trim().to_owned()),
+        _ => git_short_head(),
+    };
+    match commit {
+        Some(commit) => assert!(line.contains(&format!("({commit}")), "{line} vs {commit}"),
+        None => assert!(line.contains("(unknown commit)"), "{line}"),
+    }
+    // Subcommands print the same version.
+    let sub = Dir::new().run(&["token", "--version"]);
+    assert_eq!(sub.ok(), line.replacen("tessera", "tessera-token", 1));
+}
+
+/// `git rev-parse --short HEAD` of this repository, when git and the repository are there.
+fn git_short_head() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    let hash = String::from_utf8(out.stdout).ok()?;
+    (out.status.success() && !hash.trim().is_empty()).then(|| hash.trim().to_owned())
+}

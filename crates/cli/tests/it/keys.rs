@@ -103,34 +103,120 @@ fn out_into_a_missing_directory_is_a_usage_error() {
 }
 
 #[test]
-fn pem_output_is_pkcs8_and_needs_alg_to_be_read() {
+fn pem_output_is_pkcs8_and_its_curve_names_the_alg() {
     let dir = Dir::new();
     let run = dir.run(&["keys", "generate", "--alg", "ES384", "--pem"]);
     assert!(run.ok().starts_with("-----BEGIN PRIVATE KEY-----"));
     dir.write("k.pem", &run.stdout);
 
-    let no_alg = dir.run(&["keys", "public", "k.pem"]);
-    no_alg.fails(2, "invalid_key");
-    assert!(no_alg.stderr.contains("--alg"), "{no_alg:#?}");
-    dir.run(&["keys", "thumbprint", "k.pem"])
-        .fails(2, "invalid_key");
-
-    let jwk = dir
-        .run(&["keys", "public", "k.pem", "--alg", "ES384"])
-        .json();
+    // P-384 can only be ES384: no --alg needed for the public part.
+    let jwk = dir.run(&["keys", "public", "k.pem"]).json();
     assert_eq!(jwk["alg"], "ES384");
     assert_eq!(jwk["crv"], "P-384");
     assert!(jwk.get("kid").is_none(), "a PEM key has no kid: {jwk}");
+    assert!(jwk.get("d").is_none(), "{jwk}");
+    assert_eq!(
+        dir.run(&["keys", "public", "k.pem", "--alg", "ES384"])
+            .json(),
+        jwk
+    );
     // The PEM's thumbprint is the thumbprint of its public JWK.
     dir.write("pub.jwk", jwk.to_string());
+    let thumbprint = dir.run(&["keys", "thumbprint", "pub.jwk"]);
+    assert_eq!(
+        dir.run(&["keys", "thumbprint", "k.pem"]).ok(),
+        thumbprint.ok()
+    );
     assert_eq!(
         dir.run(&["keys", "thumbprint", "k.pem", "--alg", "ES384"])
             .ok(),
-        dir.run(&["keys", "thumbprint", "pub.jwk"]).ok()
+        thumbprint.ok()
     );
-    // A PEM key bound to the wrong algorithm is refused.
-    dir.run(&["keys", "public", "k.pem", "--alg", "ES256"])
-        .fails(2, "invalid_key");
+}
+
+/// SPEC §3: an --alg that contradicts the key's curve is a usage error naming both.
+#[test]
+fn alg_contradicting_the_curve_names_both() {
+    let dir = Dir::new();
+    dir.write(
+        "k.pem",
+        dir.run(&["keys", "generate", "--alg", "ES384", "--pem"])
+            .stdout,
+    );
+    let token = dir.encode(&["--key", "k.pem", "--alg", "ES384", "--exp", "5m"]);
+    for args in [
+        &["keys", "public", "k.pem", "--alg", "ES256"][..],
+        &["keys", "public", "k.pem", "--alg", "ES256", "--pem"],
+        &["keys", "thumbprint", "k.pem", "--alg", "ES256"],
+        &[
+            "token", "verify", &token, "--key", "k.pem", "--alg", "ES256",
+        ],
+        &[
+            "token", "encode", "--key", "k.pem", "--alg", "ES256", "--exp", "5m",
+        ],
+    ] {
+        let run = dir.run(args);
+        run.fails(2, "invalid_key");
+        for name in ["--alg ES256", "ES384", "P-384"] {
+            assert!(run.stderr.contains(name), "{args:?}: {run:#?}");
+        }
+    }
+    // Another family: an RSA algorithm for an Ed25519 key, an EC one for an RSA key.
+    let ed = data("openssl-ed25519-public.pem");
+    let run = dir.run(&["keys", "public", &ed, "--alg", "RS256"]);
+    run.fails(2, "invalid_key");
+    assert!(
+        run.stderr.contains("RS256") && run.stderr.contains("EdDSA"),
+        "{run:#?}"
+    );
+    let rsa = data("openssl-rsa2048-public.pem");
+    let run = dir.run(&["keys", "public", &rsa, "--alg", "ES256"]);
+    run.fails(2, "invalid_key");
+    assert!(
+        run.stderr.contains("ES256") && run.stderr.contains("RSA"),
+        "{run:#?}"
+    );
+}
+
+/// SPEC §3: an RSA PEM key fits six algorithms; without --alg its public JWK has no alg.
+#[test]
+fn rsa_pem_without_alg_gives_a_jwk_without_alg() {
+    let dir = Dir::new();
+    let private = data("openssl-rsa2048-pkcs1.pem");
+    let public = data("openssl-rsa2048-public.pem");
+    for file in [&private, &public] {
+        let jwk = dir.run(&["keys", "public", file]).json();
+        assert_eq!(jwk["kty"], "RSA", "{jwk}");
+        assert_eq!(jwk["use"], "sig", "{jwk}");
+        assert!(jwk.get("alg").is_none(), "{file}: {jwk}");
+        assert!(jwk.get("d").is_none(), "{file}: {jwk}");
+        let set = dir.run(&["keys", "public", file, "--jwks"]).json();
+        assert_eq!(set["keys"][0], jwk);
+        let kid = dir.run(&["keys", "public", file, "--kid", "r1"]).json();
+        assert_eq!(kid["kid"], "r1");
+        assert!(kid.get("alg").is_none(), "{kid}");
+        // The same public key as openssl's.
+        let pem = dir.run(&["keys", "public", file, "--pem"]);
+        assert_eq!(
+            pem.ok(),
+            std::fs::read_to_string(&public).unwrap().trim_end()
+        );
+        // The thumbprint does not depend on an algorithm.
+        dir.write("pub.jwk", jwk.to_string());
+        assert_eq!(
+            dir.run(&["keys", "thumbprint", file]).ok(),
+            dir.run(&["keys", "thumbprint", "pub.jwk"]).ok()
+        );
+        assert_eq!(
+            dir.run(&["keys", "thumbprint", file]).ok(),
+            dir.run(&["keys", "thumbprint", file, "--alg", "PS384"])
+                .ok()
+        );
+        // With --alg, the JWK carries it.
+        let bound = dir.run(&["keys", "public", file, "--alg", "PS256"]).json();
+        assert_eq!(bound["alg"], "PS256");
+        assert_eq!(bound["n"], jwk["n"]);
+    }
 }
 
 #[test]
@@ -276,5 +362,58 @@ fn openssl_pem_keys_are_read() {
         );
         let token = dir.encode(&["--key", &private, "--alg", alg, "--exp", "5m"]);
         dir.verify(&token, &["--key", &public, "--alg", alg]).ok();
+    }
+}
+
+/// SPEC §3: the commands that need only the public part take EC and Ed25519 PEM keys
+/// without --alg; the curve names the algorithm.
+#[test]
+fn openssl_ec_and_ed25519_pem_keys_need_no_alg() {
+    let dir = Dir::new();
+    for (private, public, alg, crv) in [
+        (
+            "openssl-p256-sec1.pem",
+            "openssl-p256-public.pem",
+            "ES256",
+            "P-256",
+        ),
+        (
+            "openssl-ed25519-pkcs8.pem",
+            "openssl-ed25519-public.pem",
+            "EdDSA",
+            "Ed25519",
+        ),
+    ] {
+        let (private, public) = (data(private), data(public));
+        let from_private = dir.run(&["keys", "public", &private]).json();
+        assert_eq!(from_private["alg"], alg);
+        assert_eq!(from_private["crv"], crv);
+        assert_eq!(dir.run(&["keys", "public", &public]).json(), from_private);
+        let set = dir.run(&["keys", "public", &public, "--jwks"]).json();
+        assert_eq!(set["keys"][0], from_private);
+        let spki = dir.run(&["keys", "public", &private, "--pem"]);
+        assert_eq!(
+            spki.ok(),
+            std::fs::read_to_string(&public).unwrap().trim_end()
+        );
+        let thumbprint = dir.run(&["keys", "thumbprint", &private, "--alg", alg]);
+        assert_eq!(
+            dir.run(&["keys", "thumbprint", &private]).ok(),
+            thumbprint.ok()
+        );
+        assert_eq!(
+            dir.run(&["keys", "thumbprint", &public]).ok(),
+            thumbprint.ok()
+        );
+        // Signing still names its algorithm.
+        let run = dir.run(&["token", "encode", "--key", &private, "--exp", "5m"]);
+        run.fails(2, "invalid_key");
+        assert!(
+            run.stderr.contains("pass --alg") && run.stderr.contains(alg),
+            "{run:#?}"
+        );
+        let token = dir.encode(&["--key", &private, "--alg", alg, "--exp", "5m"]);
+        assert!(dir.verify(&token, &["--key", &public]).json()["exp"].is_u64());
+        dir.verify(&token, &["--key", &private]).ok();
     }
 }

@@ -8,6 +8,7 @@ mod encode;
 mod jwks_url;
 mod key_lifecycle;
 mod keys;
+mod manual;
 mod pg_fault;
 mod replicas;
 mod serve;

@@ -47,8 +47,25 @@ fn public_key_and_public_pem_verify() {
     dir.verify(&token, &["--key", "pub.jwk"]).ok();
     dir.verify(&token, &["--key", "pub.pem", "--alg", "ES256"])
         .ok();
-    dir.verify(&token, &["--key", "pub.pem"])
-        .fails(2, "invalid_key");
+    // A P-256 key is for ES256: the curve names the algorithm.
+    dir.verify(&token, &["--key", "pub.pem"]).ok();
+}
+
+/// An RSA key fits six algorithms: verifying with an RSA PEM key needs --alg.
+#[test]
+fn rsa_pem_needs_alg_to_verify() {
+    let dir = Dir::new();
+    let private = data("openssl-rsa2048-pkcs1.pem");
+    let public = data("openssl-rsa2048-public.pem");
+    let token = dir.encode(&["--key", &private, "--alg", "PS256", "--exp", "5m"]);
+    for key in [&private, &public] {
+        let run = dir.verify(&token, &["--key", key]);
+        run.fails(2, "invalid_key");
+        assert!(run.stderr.contains("pass --alg"), "{run:#?}");
+        dir.verify(&token, &["--key", key, "--alg", "PS256"]).ok();
+        dir.verify(&token, &["--key", key, "--alg", "RS256"])
+            .fails(1, "algorithm_mismatch");
+    }
 }
 
 #[test]
@@ -79,14 +96,98 @@ fn token_not_yet_valid_exits_1() {
 #[test]
 fn wrong_key_is_refused() {
     let (dir, token) = signed(&[]);
-    // Another key with another kid: no key for this token.
+    // Another key with another kid: the key given is the key, and its signature fails.
     dir.generate("other.jwk", "ES256", &[]);
     dir.verify(&token, &["--key", "other.jwk"])
-        .fails(1, "unknown_key");
-    // Another key claiming the same kid: the signature does not verify.
+        .fails(1, "invalid_signature");
+    // Another key claiming the same kid: the signature does not verify either.
     dir.generate("impostor.jwk", "ES256", &["--kid", "k1"]);
     dir.verify(&token, &["--key", "impostor.jwk"])
         .fails(1, "invalid_signature");
+}
+
+/// SPEC §3: a key given explicitly is the key; the token's kid need not match it.
+#[test]
+fn explicit_key_ignores_the_tokens_kid() {
+    let (dir, _) = signed(&[]);
+    // kid X in the token, kid k1 in the key file.
+    let renamed = dir.encode(&["--key", "k.jwk", "--kid", "X", "--exp", "5m"]);
+    assert_eq!(header(&dir, &renamed)["kid"], "X");
+    let claims = dir.verify(&renamed, &["--key", "k.jwk"]).json();
+    assert!(claims["exp"].is_u64(), "{claims}");
+    // The public key, as JWK and as PEM, is the key just the same.
+    dir.write("pub.jwk", dir.run(&["keys", "public", "k.jwk"]).stdout);
+    dir.verify(&renamed, &["--key", "pub.jwk"]).ok();
+    // A token without kid (a PEM key has none to give).
+    dir.write(
+        "k.pem",
+        dir.run(&["keys", "generate", "--alg", "ES256", "--pem"])
+            .stdout,
+    );
+    let no_kid = dir.encode(&["--key", "k.pem", "--alg", "ES256", "--exp", "5m"]);
+    assert!(header(&dir, &no_kid).get("kid").is_none());
+    dir.write(
+        "k1.jwk",
+        dir.run(&["keys", "public", "k.pem", "--kid", "k1"]).stdout,
+    );
+    dir.verify(&no_kid, &["--key", "k1.jwk"]).ok();
+    dir.verify(&no_kid, &["--key", "k.pem"]).ok();
+    // Still the algorithm rule: the key's alg must be the header's.
+    dir.generate("h.jwk", "HS256", &["--kid", "X"]);
+    dir.verify(&renamed, &["--key", "h.jwk"])
+        .fails(1, "algorithm_mismatch");
+}
+
+/// The pipeline of SPEC §3: `encode --key K --kid X | verify - --key K`.
+#[test]
+fn encode_with_another_kid_pipes_into_verify() {
+    let (dir, _) = signed(&[]);
+    let token = dir.encode(&[
+        "--key", "k.jwk", "--kid", "X", "--exp", "15m", "--claim", "sub=u1",
+    ]);
+    let run = dir.run_with_stdin(&["token", "verify", "-", "--key", "k.jwk"], &token);
+    assert_eq!(run.json()["sub"], "u1");
+}
+
+#[test]
+fn secret_file_ignores_the_tokens_kid() {
+    let dir = Dir::new();
+    dir.write("s.bin", [42u8; 32]);
+    let token = dir.encode(&["--secret-file", "s.bin", "--kid", "X", "--exp", "5m"]);
+    dir.verify(&token, &["--secret-file", "s.bin"]).ok();
+}
+
+/// Only --jwks selects by kid: a kid the set does not hold is unknown, even when the set
+/// holds a single key that would verify the signature.
+#[test]
+fn jwks_selects_by_kid() {
+    let (dir, token) = signed(&[]);
+    dir.write(
+        "one.json",
+        json!({"keys": [dir.run(&["keys", "public", "k.jwk"]).json()]}).to_string(),
+    );
+    dir.verify(&token, &["--jwks", "one.json"]).ok();
+    let renamed = dir.encode(&["--key", "k.jwk", "--kid", "X", "--exp", "5m"]);
+    dir.verify(&renamed, &["--jwks", "one.json"])
+        .fails(1, "unknown_key");
+    // A token without kid is tried against a one-key set.
+    dir.write(
+        "k.pem",
+        dir.run(&["keys", "generate", "--alg", "ES256", "--pem"])
+            .stdout,
+    );
+    let no_kid = dir.encode(&["--key", "k.pem", "--alg", "ES256", "--exp", "5m"]);
+    dir.write(
+        "pem.json",
+        dir.run(&["keys", "public", "k.pem", "--jwks", "--kid", "k1"])
+            .stdout,
+    );
+    dir.verify(&no_kid, &["--jwks", "pem.json"]).ok();
+}
+
+/// The decoded header of `token`.
+fn header(dir: &Dir, token: &str) -> serde_json::Value {
+    dir.run(&["token", "decode", token]).json()["header"].clone()
 }
 
 #[test]
@@ -268,6 +369,11 @@ fn openssl_keys_verify_our_tokens() {
     let token = dir.encode(&["--key", &private, "--alg", "ES256", "--exp", "5m"]);
     dir.verify(&token, &["--key", &public, "--alg", "ES256"])
         .ok();
-    dir.verify(&token, &["--key", &public, "--alg", "ES384"])
-        .fails(2, "invalid_key");
+    dir.verify(&token, &["--key", &public]).ok();
+    let run = dir.verify(&token, &["--key", &public, "--alg", "ES384"]);
+    run.fails(2, "invalid_key");
+    assert!(
+        run.stderr.contains("ES384") && run.stderr.contains("ES256"),
+        "{run:#?}"
+    );
 }

@@ -107,7 +107,8 @@ fn public_key_as_secrets(key: &SigningKey) -> Vec<Vec<u8>> {
 fn assert_key_confusion_refused(alg: Algorithm) {
     let key = signer(alg).key();
     let kid = key.kid().expect("generated keys have a kid");
-    let verifier = verifier_for(key);
+    // A key given explicitly ignores `kid`, never `alg`.
+    let explicit = Verifier::explicit(key.verifying_key().expect("public"));
     for secret in public_key_as_secrets(key) {
         for hs in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
             let Ok(attacker) = SigningKey::from_secret(hs, &secret) else {
@@ -118,11 +119,13 @@ fn assert_key_confusion_refused(alg: Algorithm) {
                 format!(r#"{{"alg":"{hs}","kid":"{kid}"}}"#),
             ] {
                 let token = forge(&attacker, &header, &claims_text());
-                assert_eq!(
-                    refusal(&verifier, &token),
-                    "algorithm_mismatch",
-                    "{alg} {hs}"
-                );
+                for verifier in [&verifier_for(key), &explicit] {
+                    assert_eq!(
+                        refusal(verifier, &token),
+                        "algorithm_mismatch",
+                        "{alg} {hs}"
+                    );
+                }
             }
         }
     }
@@ -350,6 +353,35 @@ fn attacker_kid_selects_no_key() {
         let token = forge(&attacker, &header, &claims_text());
         assert_eq!(refusal(&verifier, &token), "unknown_key", "{kid:?}");
     }
+}
+
+/// A key given explicitly (a person naming the key file) is the key: the token's `kid` is
+/// not consulted, so naming a kid, even the attacker's own, selects nothing, and only the
+/// signature decides.
+#[test]
+fn explicit_key_is_chosen_by_no_kid_and_the_signature_decides() {
+    let legit = SigningKey::generate(Algorithm::ES256)
+        .expect("key")
+        .with_kid("Y");
+    let attacker = SigningKey::generate(Algorithm::ES256).expect("attacker key");
+    let explicit = Verifier::explicit(legit.verifying_key().expect("public"));
+    for header in [
+        r#"{"alg":"ES256","kid":"X"}"#,
+        r#"{"alg":"ES256","kid":"Y"}"#,
+        r#"{"alg":"ES256"}"#,
+    ] {
+        let token = forge(&legit, header, &claims_text());
+        let verified = explicit
+            .verify::<Value>(&token, NOW)
+            .unwrap_or_else(|e| panic!("{header}: {e}"));
+        assert_eq!(verified.kid(), Some("Y"), "the key's own kid is reported");
+        // The attacker's signature over the same header is refused, whatever it names.
+        let forged = forge(&attacker, header, &claims_text());
+        assert_eq!(refusal(&explicit, &forged), "invalid_signature", "{header}");
+    }
+    // The same key as a one-key set still refuses another kid.
+    let token = forge(&legit, r#"{"alg":"ES256","kid":"X"}"#, &claims_text());
+    assert_eq!(refusal(&verifier_for(&legit), &token), "unknown_key");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 use tessera_jose::{
     sign_jws, signing_key_from_text, verifying_key_from_text, Algorithm, Family, Header, Jwk,
-    JwkSet, Signer, SigningKey, Verifier, VerifyingKey,
+    JwkSet, PublicKey, Signer, SigningKey, Verifier, VerifyingKey,
 };
 
 use crate::{
@@ -441,6 +441,109 @@ fn pem_keys_need_an_algorithm() {
     assert_eq!(err.code(), "invalid_key");
     let err = verifying_key_from_text(b"\xff\xfe", None).expect_err("not UTF-8");
     assert_eq!(err.code(), "invalid_key");
+}
+
+/// PEM carries no algorithm, but a curve names one: P-256 ES256, P-384 ES384, Ed25519
+/// EdDSA. RSA names none (RS256 to PS512 all fit) and reads the same without one.
+#[test]
+fn pem_public_keys_take_their_algorithm_from_the_curve() {
+    const RSA: [Algorithm; 6] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ];
+    for (file, base, named) in [
+        ("p256-sec1.pem", "p256", Some(Algorithm::ES256)),
+        ("p256-pkcs8.pem", "p256", Some(Algorithm::ES256)),
+        ("p256-spki.pem", "p256", Some(Algorithm::ES256)),
+        ("p384-sec1.pem", "p384", Some(Algorithm::ES384)),
+        ("p384-pkcs8.pem", "p384", Some(Algorithm::ES384)),
+        ("p384-spki.pem", "p384", Some(Algorithm::ES384)),
+        ("ed25519-pkcs8.pem", "ed25519", Some(Algorithm::EdDSA)),
+        ("ed25519-spki.pem", "ed25519", Some(Algorithm::EdDSA)),
+        ("rsa2048-pkcs1.pem", "rsa2048", None),
+        ("rsa2048-pkcs8.pem", "rsa2048", None),
+        ("rsa2048-spki.pem", "rsa2048", None),
+        ("rsa2048-pkcs1-public.pem", "rsa2048", None),
+    ] {
+        let key = PublicKey::from_pem(data_file(&format!("keys/{file}")).as_bytes())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(key.algorithm(), named, "{file}");
+        let jwk = key.to_jwk();
+        assert_eq!(jwk.alg.as_deref(), named.map(|a| a.as_str()), "{file}");
+        assert_eq!(jwk.use_.as_deref(), Some("sig"));
+        assert!(!jwk.is_private() && jwk.kid.is_none(), "{file}");
+        // The same key as openssl's SPKI, and the same thumbprint as the key bound to an alg.
+        let spki = data_file(&format!("keys/{base}-spki.pem"));
+        assert_eq!(key.to_pem().expect("SPKI"), spki, "{file}");
+        let fits: Vec<Algorithm> = match named {
+            Some(alg) => vec![alg],
+            None => RSA.to_vec(),
+        };
+        for &alg in &fits {
+            let bound = key
+                .bind(alg)
+                .unwrap_or_else(|e| panic!("{file} {alg}: {e}"));
+            assert_eq!(bound.alg(), alg);
+            let known = VerifyingKey::from_pem(spki.as_bytes(), alg).expect("SPKI");
+            assert_eq!(bound.thumbprint(), known.thumbprint(), "{file}");
+            assert_eq!(key.thumbprint(), known.thumbprint(), "{file}");
+        }
+        for alg in Algorithm::ALL.into_iter().filter(|a| !fits.contains(a)) {
+            let err = key.bind(alg).expect_err("another curve or family");
+            assert_eq!(err.code(), "invalid_key", "{file} as {alg}");
+        }
+    }
+    // A bound key verifies what the private key signed.
+    let private = data_file("keys/p384-sec1.pem");
+    let token =
+        Signer::new(SigningKey::from_pem(private.as_bytes(), Algorithm::ES384).expect("key"))
+            .sign(&valid_claims())
+            .expect("sign");
+    let public = PublicKey::from_pem(data_file("keys/p384-spki.pem").as_bytes()).expect("SPKI");
+    let bound = public.bind(Algorithm::ES384).expect("ES384");
+    Verifier::explicit(bound)
+        .verify::<Value>(&token, NOW)
+        .expect("verifies");
+}
+
+#[test]
+fn pem_public_keys_refuse_what_no_algorithm_fits() {
+    let p256 = data_file("keys/p256-spki.pem");
+    let mut refused = vec![
+        data_file("keys/rsa1024-pkcs8.pem"),
+        data_file("keys/rsa1024-spki.pem"),
+        data_file("keys/rsa2048-encrypted.pem"),
+        p256.replace("PUBLIC KEY", "CERTIFICATE"),
+        p256.replacen("MF", "M!", 1),
+        "{\"kty\":\"EC\"}".to_owned(),
+    ];
+    // Curves no JOSE algorithm here uses (secp256k1 is ES256K, RFC 8812; not supported).
+    for args in [
+        &["ecparam", "-name", "secp256k1", "-genkey", "-noout"][..],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp256k1",
+        ],
+        &["genpkey", "-algorithm", "ed448"],
+        &["genpkey", "-algorithm", "x25519"],
+    ] {
+        let pem = openssl(args, b"").unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let pem = String::from_utf8(pem).expect("PEM");
+        let public = openssl(&["pkey", "-pubout"], pem.as_bytes()).expect("public");
+        refused.push(pem);
+        refused.push(String::from_utf8(public).expect("PEM"));
+    }
+    for text in refused {
+        let err = PublicKey::from_pem(text.as_bytes()).expect_err(&text);
+        assert_eq!(err.code(), "invalid_key", "{text}");
+    }
 }
 
 #[test]

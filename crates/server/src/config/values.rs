@@ -2,25 +2,43 @@
 
 use std::time::Duration;
 
-/// Parses `0s`, `90s`, `15m`, `2h`, `14d`: a non-negative integer and one unit.
+/// Parses a duration as the configuration and the command line write it: a whole number
+/// and one unit, `s`, `m`, `h` or `d` (`0s`, `90s`, `15m`, `2h`, `14d`).
+///
+/// One unit only (`1h30m` is refused: write `90m`); no sign, no fraction, no space inside.
+/// Surrounding whitespace is ignored, as for every configuration value. At most 100 years
+/// (`36500d`). The error names the text and says what is expected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a duration such as 0s, 90s, 15m, 2h or 14d";
+    // Bound at 100 years so the domain's i64 seconds (a time plus a duration) never overflow.
+    const MAX_SECS: u64 = 100 * 365 * 86_400;
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or(EXPECTED)?;
-    let (n, unit) = t.split_at(split);
-    let n: u64 = n.parse().map_err(|_| EXPECTED)?;
-    let mult = match unit {
+    let unit_at = t
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("duration {text:?} needs a unit: s, m, h or d (e.g. 15m)"))?;
+    let (digits, unit) = t.split_at(unit_at);
+    if digits.is_empty() {
+        return Err(format!(
+            "duration {text:?} must start with a whole number (e.g. 15m)"
+        ));
+    }
+    let per_unit: u64 = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(EXPECTED.into()),
+        _ => {
+            return Err(format!(
+                "duration {text:?} has an unknown unit {unit:?} (use s, m, h or d)"
+            ))
+        }
     };
-    // Bound at ~100 years so the domain's i64 seconds can never overflow.
-    n.checked_mul(mult)
-        .filter(|s| *s <= 100 * 365 * 86_400)
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit))
+        .filter(|secs| *secs <= MAX_SECS)
         .map(Duration::from_secs)
-        .ok_or_else(|| "duration is too long".into())
+        .ok_or_else(|| format!("duration {text:?} is too long (at most 36500d, 100 years)"))
 }
 
 /// Checks the scheme and syntax of `redis.url` (no connection is made): `redis://`,
@@ -108,17 +126,27 @@ mod tests {
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("007m"), Ok(Duration::from_secs(420)));
+        // Configuration values are trimmed; the inside of a duration is not.
+        assert_eq!(parse_duration(" 15m\n"), Ok(Duration::from_secs(900)));
         for bad in [
             "",
             "15",
             "m",
             "1.5m",
+            "1.5h",
             "-1s",
+            "-5m",
+            "+5m",
+            "1h30m",
             "15 m",
+            "15M",
             "15min",
+            "5w",
+            "\u{661}\u{665}m", // Arabic-Indic digits are not ASCII digits
             "99999999999999999999d",
         ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
@@ -132,6 +160,35 @@ mod tests {
             .contains("TLS"));
         assert!(parse_redis_url("http://cache:6379").is_err());
         assert!(parse_redis_url("cache:6379").is_err());
+    }
+
+    #[test]
+    fn durations_are_bounded_at_100_years() {
+        let max = Ok(Duration::from_secs(3_153_600_000));
+        assert_eq!(parse_duration("3153600000s"), max);
+        assert_eq!(parse_duration("36500d"), max);
+        for over in [
+            "3153600001s",
+            "36501d",
+            "18446744073709551615s",
+            "18446744073709551615m",
+            "18446744073709551616s",
+        ] {
+            let err = parse_duration(over).expect_err(over);
+            assert!(err.contains("too long"), "{over}: {err}");
+        }
+    }
+
+    #[test]
+    fn duration_errors_name_the_text_and_the_fix() {
+        let message = |text: &str| parse_duration(text).expect_err(text);
+        assert!(message("15").contains("needs a unit"), "{}", message("15"));
+        assert!(message("m").contains("whole number"), "{}", message("m"));
+        let unit = message("15w");
+        assert!(
+            unit.contains(r#""15w""#) && unit.contains(r#"unknown unit "w""#),
+            "{unit}"
+        );
     }
 
     #[test]
