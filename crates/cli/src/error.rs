@@ -1,4 +1,4 @@
-//! The CLI's one error type. `main` turns it into an exit code (SPEC §3); its `Display` is
+//! The CLI's one error type. `main` turns it into an exit code; its `Display` is
 //! the `code: description` line printed on stderr.
 
 use std::borrow::Cow;

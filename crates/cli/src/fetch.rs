@@ -1,4 +1,4 @@
-//! `token verify --jwks URL`: fetching a JWK Set over http or https (SPEC §3).
+//! `token verify --jwks URL`: fetching a JWK Set over http or https.
 //!
 //! One blocking GET, bounded in every direction a hostile or broken server could push: time
 //! (connect and total), size, redirects. Only a 200 answer is read, and a response body is

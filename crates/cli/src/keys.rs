@@ -281,7 +281,7 @@ impl PublicPart {
     }
 }
 
-/// Reads the public part of a JWK or PEM key file, private or public (SPEC §3: the commands
+/// Reads the public part of a JWK or PEM key file, private or public (the commands
 /// that need only the public part take EC and Ed25519 PEM keys without --alg).
 fn public_part(
     text: &[u8],

@@ -1,4 +1,4 @@
-//! `tessera`: the Tessera command line (SPEC §3).
+//! `tessera`: the Tessera command line (README "The JOSE command line", `tessera man`).
 //!
 //! Exit codes: 0 success; 1 the token or input was rejected; 2 a usage or configuration
 //! error. Errors go to stderr as `code: description`; output for programs goes to stdout.
@@ -43,7 +43,7 @@ enum Command {
     /// Sign, decode and verify JWTs.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// Run the authentication server (SPEC §4); zero-config on SQLite.
+    /// Run the authentication server (docs/http-api.md); zero-config on SQLite.
     Serve(server_cmd::ConfigArg),
     /// Manage users in the configured database.
     #[command(subcommand)]
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     exit(result.and_then(|()| stdout.flush().map_err(CliError::Output)))
 }
 
-/// The one place errors become exit codes (SPEC §3).
+/// The one place errors become exit codes: 0 success, 1 rejected, 2 usage or configuration.
 fn exit(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,

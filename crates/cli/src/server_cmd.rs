@@ -1,5 +1,5 @@
 //! `tessera serve`, `tessera users …`, `tessera sessions …` and `tessera keys list|rotate`
-//! (SPEC §3): the server and the
+//! (see `tessera help`): the server and the
 //! admin operations on the configured database, usable while the server runs.
 
 use std::io::{Read, Write};

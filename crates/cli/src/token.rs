@@ -253,7 +253,7 @@ fn verify(args: VerifyArgs, now: u64, out: &mut dyn Write) -> Result<(), CliErro
 /// The verifier the flags describe: its key (or JWK Set) and its claim rules.
 ///
 /// A key given with --key or --secret-file is the key: the token's `kid` need not match it
-/// and the signature decides (SPEC §3). Only --jwks selects a key by `kid`.
+/// and the signature decides. Only --jwks selects a key by `kid`.
 fn verifier(args: &VerifyArgs) -> Result<Verifier, CliError> {
     let mut verifier = if let Some(source) = &args.key {
         Verifier::explicit(keys::verifying_key(

@@ -134,7 +134,7 @@ fn pem_output_is_pkcs8_and_its_curve_names_the_alg() {
     );
 }
 
-/// SPEC §3: an --alg that contradicts the key's curve is a usage error naming both.
+/// An --alg that contradicts the key's curve is a usage error naming both.
 #[test]
 fn alg_contradicting_the_curve_names_both() {
     let dir = Dir::new();
@@ -178,7 +178,7 @@ fn alg_contradicting_the_curve_names_both() {
     );
 }
 
-/// SPEC §3: an RSA PEM key fits six algorithms; without --alg its public JWK has no alg.
+/// An RSA PEM key fits six algorithms; without --alg its public JWK has no alg.
 #[test]
 fn rsa_pem_without_alg_gives_a_jwk_without_alg() {
     let dir = Dir::new();
@@ -365,7 +365,7 @@ fn openssl_pem_keys_are_read() {
     }
 }
 
-/// SPEC §3: the commands that need only the public part take EC and Ed25519 PEM keys
+/// The commands that need only the public part take EC and Ed25519 PEM keys
 /// without --alg; the curve names the algorithm.
 #[test]
 fn openssl_ec_and_ed25519_pem_keys_need_no_alg() {

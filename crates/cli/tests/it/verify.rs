@@ -106,7 +106,7 @@ fn wrong_key_is_refused() {
         .fails(1, "invalid_signature");
 }
 
-/// SPEC §3: a key given explicitly is the key; the token's kid need not match it.
+/// A key given explicitly is the key; the token's kid need not match it.
 #[test]
 fn explicit_key_ignores_the_tokens_kid() {
     let (dir, _) = signed(&[]);
@@ -138,7 +138,7 @@ fn explicit_key_ignores_the_tokens_kid() {
         .fails(1, "algorithm_mismatch");
 }
 
-/// The pipeline of SPEC §3: `encode --key K --kid X | verify - --key K`.
+/// The README's pipeline: `encode --key K --kid X | verify - --key K`.
 #[test]
 fn encode_with_another_kid_pipes_into_verify() {
     let (dir, _) = signed(&[]);
