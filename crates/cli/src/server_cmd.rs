@@ -264,16 +264,21 @@ pub fn sessions(cmd: SessionsCommand, out: &mut impl Write) -> Result<(), CliErr
         SessionsCommand::Revoke { sid, user, config } => {
             let config = load_config(&config)?;
             let now = SystemClock.now();
+            // Refuse the sessions' access tokens (through the revocation feed every server
+            // reads) until the last one issued before now has expired.
+            let until = now.saturating_add(
+                domain_settings(&config, PasswordParams::OWASP).revocation_lifetime(),
+            );
             let revoked = runtime()?.block_on(async {
                 let store = open(&config).await?;
                 match (&sid, &user) {
                     (Some(sid), _) => store
-                        .revoke_session(sid, now, RevokeReason::Admin)
+                        .revoke_session(sid, now, RevokeReason::Admin, until)
                         .await
                         .map(u64::from),
                     (None, Some(user)) => {
                         store
-                            .revoke_user_sessions(user, now, RevokeReason::Admin)
+                            .revoke_user_sessions(user, now, RevokeReason::Admin, until)
                             .await
                     }
                     (None, None) => Ok(0),

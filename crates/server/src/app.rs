@@ -19,7 +19,9 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::observe::ObserveLayer;
 use crate::openapi;
-use crate::routes::{admin, health, login, me, oauth, page, refresh, users, well_known};
+use crate::routes::{
+    admin, health, login, me, oauth, page, refresh, revocations, users, well_known,
+};
 use crate::state::AppState;
 
 /// Largest accepted request body (docs/http-api.md); over it → 413 `invalid_request`.
@@ -43,6 +45,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me::sessions))
         .routes(routes!(me::revoke_session))
         .routes(routes!(admin::revoke_user))
+        .routes(routes!(revocations::revocations))
         .routes(routes!(well_known::jwks))
         .routes(routes!(oauth::metadata))
         .routes(routes!(oauth::revoke))

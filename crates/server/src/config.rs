@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tessera_jose::Algorithm;
+use tessera_jose::{Algorithm, SecretString};
 
 mod raw;
 mod sections;
@@ -23,8 +23,8 @@ pub use values::{parse_duration, parse_redis_url};
 
 pub use sections::{
     CookieConfig, CorsConfig, DatabaseConfig, Delivery, KeysConfig, LogConfig, LogFormat,
-    PasswordConfig, RateLimitConfig, RedisConfig, SameSite, ServerConfig, SignupConfig,
-    Synchronous, TokensConfig,
+    PasswordConfig, RateLimitConfig, RedisConfig, RevocationsConfig, SameSite, ServerConfig,
+    SignupConfig, Synchronous, TokensConfig,
 };
 
 /// Why the configuration was refused. The message names the key (or variable) at fault.
@@ -86,6 +86,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// `[keys]`.
     pub keys: KeysConfig,
+    /// `[revocations]`.
+    pub revocations: RevocationsConfig,
     /// `[log]`.
     pub log: LogConfig,
 }
@@ -231,6 +233,13 @@ impl Config {
             }
             None => None,
         };
+        let revocations_token = match raw.revocations.token {
+            // A guessable credential would open the list of revoked sessions to anyone.
+            Some(t) if t.chars().count() < 32 => {
+                return Err(b.invalid("revocations.token", "must be at least 32 characters"))
+            }
+            t => t.map(SecretString::new),
+        };
         let key_prefix = b.take("redis.key_prefix", raw.redis.key_prefix)?;
         if key_prefix.is_empty()
             || key_prefix.len() > 64
@@ -308,6 +317,9 @@ impl Config {
                 rotation_period: b.positive("keys.rotation_period", raw.keys.rotation_period)?,
                 jwks_max_age: b.duration("keys.jwks_max_age", raw.keys.jwks_max_age)?,
                 master_key_file: PathBuf::from(master_key_file),
+            },
+            revocations: RevocationsConfig {
+                token: revocations_token,
             },
             log: LogConfig {
                 format: b.choice("log.format", raw.log.format)?,
@@ -391,7 +403,7 @@ mod tests {
         );
         assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
-        assert_eq!(KEYS.len(), 34);
+        assert_eq!(KEYS.len(), 35);
         // Every `Value` default parses (fill_defaults would refuse to start otherwise).
         let mut raw = RawConfig::default();
         assert_eq!(raw.fill_defaults(), Ok(()));

@@ -10,7 +10,9 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, W
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_tokens::{AccessError, Failure, LoginError, RefreshError, SessionError, SignupError};
+use tessera_tokens::{
+    AccessError, Failure, FeedError, LoginError, RefreshError, SessionError, SignupError,
+};
 
 use crate::cookie::RefreshCookie;
 
@@ -22,6 +24,9 @@ pub struct ApiError {
     description: Cow<'static, str>,
     login_required: bool,
     bearer: bool,
+    /// The request carried no token at all: the challenge is a bare `Bearer` (RFC 6750
+    /// §3.1: no error code when no credentials were sent).
+    no_token: bool,
     retry_after: Option<u64>,
     set_cookie: Option<HeaderValue>,
     /// Why a 5xx happened, for the access log (never sent to the client).
@@ -45,6 +50,7 @@ impl ApiError {
             description: description.into(),
             login_required: false,
             bearer: false,
+            no_token: false,
             retry_after: None,
             set_cookie: None,
             cause: None,
@@ -68,6 +74,14 @@ impl ApiError {
     /// 401 `invalid_token` on a Bearer route.
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description).bearer()
+    }
+
+    /// 401 `invalid_token` for a request that sent no token at all: the JSON body says
+    /// `invalid_token`, the challenge is a bare `Bearer` (RFC 6750 §3.1).
+    pub fn missing_token(description: &'static str) -> Self {
+        let mut e = Self::invalid_token(description);
+        e.no_token = true;
+        e
     }
 
     /// 401 `invalid_refresh_token`, `login_required`.
@@ -211,7 +225,9 @@ impl IntoResponse for ApiError {
         let h = res.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.bearer && self.status == StatusCode::UNAUTHORIZED {
+        if self.bearer && self.status == StatusCode::UNAUTHORIZED && self.no_token {
+            h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        } else if self.bearer && self.status == StatusCode::UNAUTHORIZED {
             let v = format!(
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",
                 quoted_safe(&self.description)
@@ -297,6 +313,15 @@ impl From<SessionError> for ApiError {
         match e {
             SessionError::NotFound => ApiError::not_found("no such session"),
             SessionError::Failure(f) => f.into(),
+        }
+    }
+}
+
+impl From<FeedError> for ApiError {
+    fn from(e: FeedError) -> Self {
+        match e {
+            FeedError::MalformedCursor => ApiError::invalid_request("malformed cursor"),
+            FeedError::Failure(f) => f.into(),
         }
     }
 }

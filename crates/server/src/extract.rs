@@ -111,6 +111,20 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The Bearer token of a request: `Ok(token)`, or the 401 to answer — with a bare
+/// challenge when the request sent no `Authorization` at all (RFC 6750 §3.1), with
+/// `error="invalid_token"` when it sent something that is not a Bearer token. `what`
+/// names the credential in the description ("access token", "admin token").
+fn require_bearer<'h>(headers: &'h HeaderMap, what: &'static str) -> Result<&'h str, ApiError> {
+    match bearer_token(headers) {
+        Some(token) => Ok(token),
+        None if !headers.contains_key(AUTHORIZATION) => Err(ApiError::missing_token(what)),
+        None => Err(ApiError::invalid_token(
+            "the Authorization header is not `Bearer <token>`",
+        )),
+    }
+}
+
 /// The verified claims of the request's access token. No database: signature, claims and
 /// the in-memory revocation cache only.
 #[derive(Debug)]
@@ -120,8 +134,7 @@ impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers)
-            .ok_or_else(|| ApiError::invalid_token("missing access token"))?;
+        let token = require_bearer(&parts.headers, "missing access token")?;
         Ok(Bearer(state.auth().verify_access(token)?))
     }
 }
@@ -134,9 +147,23 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
-            .check_admin(bearer_token(&parts.headers))
-            .map(|()| Admin)
+        state.admin_enabled()?;
+        let token = require_bearer(&parts.headers, "missing admin token")?;
+        state.check_admin(token).map(|()| Admin)
+    }
+}
+
+/// A reader of the revocation feed: the `revocations.token` or the admin token.
+#[derive(Debug)]
+pub struct FeedReader;
+
+impl FromRequestParts<AppState> for FeedReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.feed_enabled()?;
+        let token = require_bearer(&parts.headers, "missing revocations token")?;
+        state.check_feed_reader(token).map(|()| FeedReader)
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) mod scheme {
     pub const REFRESH_COOKIE: &str = "refresh_cookie";
     /// `Authorization: Bearer <TESSERA_ADMIN_TOKEN>`.
     pub const ADMIN_TOKEN: &str = "admin_token";
+    /// `Authorization: Bearer <revocations.token>`.
+    pub const REVOCATIONS_TOKEN: &str = "revocations_token";
 }
 
 /// One kind of error answer (docs/http-api.md "Error codes"): its status, its `error` code, and when it is given.
@@ -54,6 +56,8 @@ pub(crate) enum Answer {
     InvalidForm,
     /// 400 `invalid_request` of a path parameter.
     InvalidPath,
+    /// 400 `invalid_request`: `since` is not a cursor of this feed.
+    InvalidCursor,
     /// 413 `invalid_request`: the body is over 64 KiB.
     BodyTooLarge,
     /// 401 `invalid_credentials`.
@@ -62,6 +66,8 @@ pub(crate) enum Answer {
     InvalidToken,
     /// 401 `invalid_token` of the admin token, with `WWW-Authenticate`.
     InvalidAdminToken,
+    /// 401 `invalid_token` of the revocations (or admin) token, with `WWW-Authenticate`.
+    InvalidRevocationsToken,
     /// 401 `token_expired`, with `WWW-Authenticate`.
     TokenExpired,
     /// 401 `refresh_token_expired`, `login_required`.
@@ -78,6 +84,8 @@ pub(crate) enum Answer {
     SignupDisabled,
     /// 403 `forbidden`: no admin token is configured.
     AdminDisabled,
+    /// 403 `forbidden`: neither `revocations.token` nor an admin token is configured.
+    FeedDisabled,
     /// 404 `not_found`.
     NotFound,
     /// 409 `username_taken`.
@@ -117,6 +125,13 @@ impl Answer {
                 "malformed path parameter",
                 "the path parameter is not valid percent-encoded UTF-8",
             ),
+            InvalidCursor => (
+                400,
+                "invalid_request",
+                "malformed cursor",
+                "`since` is not a cursor this feed gave (a cursor of another deployment's \
+                 database is not malformed: it answers the whole list with `reset`)",
+            ),
             BodyTooLarge => (
                 413,
                 "invalid_request",
@@ -141,6 +156,12 @@ impl Answer {
                 "invalid_token",
                 "invalid admin token",
                 "the admin token is missing or wrong",
+            ),
+            InvalidRevocationsToken => (
+                401,
+                "invalid_token",
+                "invalid revocations token",
+                "the revocations token (or admin token) is missing or wrong",
             ),
             TokenExpired => (
                 401,
@@ -191,6 +212,12 @@ impl Answer {
                 "forbidden",
                 "admin API disabled: TESSERA_ADMIN_TOKEN is not set",
                 "the server has no admin token configured, so no admin route works",
+            ),
+            FeedDisabled => (
+                403,
+                "forbidden",
+                "revocation feed disabled: set revocations.token (or TESSERA_ADMIN_TOKEN)",
+                "the server has neither `revocations.token` nor an admin token configured",
             ),
             NotFound => (
                 404,
@@ -244,7 +271,10 @@ impl Answer {
     fn bearer(self) -> bool {
         matches!(
             self,
-            Answer::InvalidToken | Answer::InvalidAdminToken | Answer::TokenExpired
+            Answer::InvalidToken
+                | Answer::InvalidAdminToken
+                | Answer::InvalidRevocationsToken
+                | Answer::TokenExpired
         )
     }
 }
@@ -347,7 +377,8 @@ pub(crate) fn error_responses(
                     "WWW-Authenticate",
                     string_header(
                         "RFC 6750 §3 challenge: `Bearer error=\"invalid_token\", \
-                         error_description=\"…\"`.",
+                         error_description=\"…\"`; a bare `Bearer` when the request sent no \
+                         `Authorization` header at all (§3.1).",
                     ),
                 );
             }
@@ -428,6 +459,10 @@ pub(crate) fn preamble() -> OpenApi {
                 "Operator routes, authorised by `TESSERA_ADMIN_TOKEN`.",
             ),
             tag(
+                "resource servers",
+                "For APIs that verify Tessera's tokens themselves: the revocation feed.",
+            ),
+            tag(
                 "oauth",
                 "OAuth-standard endpoints: RFC 7009 revocation, RFC 7662 introspection.",
             ),
@@ -474,6 +509,19 @@ pub(crate) fn preamble() -> OpenApi {
                             .description(Some(
                                 "The operator's token, `TESSERA_ADMIN_TOKEN` on the server. \
                                  Without one configured, admin routes answer `403 forbidden`.",
+                            ))
+                            .build(),
+                    ),
+                )
+                .security_scheme(
+                    scheme::REVOCATIONS_TOKEN,
+                    SecurityScheme::Http(
+                        HttpBuilder::new()
+                            .scheme(HttpAuthScheme::Bearer)
+                            .description(Some(
+                                "The credential of resource servers, `revocations.token` \
+                                 (`TESSERA_REVOCATIONS__TOKEN`) on the server. The admin \
+                                 token is accepted too.",
                             ))
                             .build(),
                     ),

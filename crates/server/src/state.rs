@@ -28,6 +28,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// SHA-256 of the admin token; `None` disables the admin API.
     admin_digest: Option<[u8; 32]>,
+    /// SHA-256 of `revocations.token`; the feed also takes the admin token.
+    revocations_digest: Option<[u8; 32]>,
     cookie: RefreshCookie,
     jwks_cache_control: HeaderValue,
     metadata: Bytes,
@@ -69,6 +71,11 @@ impl AppState {
             limiter,
             metrics: Arc::new(Metrics::default()),
             admin_digest,
+            revocations_digest: config
+                .revocations
+                .token
+                .as_ref()
+                .map(|t| sha256(t.expose_secret().as_bytes())),
             cookie: RefreshCookie::new(&config.cookie),
             jwks_cache_control,
             metadata: Bytes::from(metadata_json(&config)),
@@ -124,21 +131,53 @@ impl AppState {
         self.0.metadata.clone()
     }
 
+    /// 403 `forbidden` when the server has no admin token (no admin route works).
+    pub fn admin_enabled(&self) -> Result<(), ApiError> {
+        match self.0.admin_digest {
+            Some(_) => Ok(()),
+            None => Err(ApiError::forbidden(
+                "admin API disabled: TESSERA_ADMIN_TOKEN is not set",
+            )),
+        }
+    }
+
     /// Checks a presented admin token in constant time (digests are compared, so neither
     /// the content nor the length of the configured token leaks through timing).
-    pub fn check_admin(&self, presented: Option<&str>) -> Result<(), ApiError> {
-        let Some(expected) = &self.0.admin_digest else {
-            return Err(ApiError::forbidden(
-                "admin API disabled: TESSERA_ADMIN_TOKEN is not set",
-            ));
-        };
-        let presented = presented.ok_or_else(|| ApiError::invalid_token("missing admin token"))?;
-        if constant_time_eq(&sha256(presented.as_bytes()), expected) {
+    pub fn check_admin(&self, presented: &str) -> Result<(), ApiError> {
+        if matches_digest(presented, self.0.admin_digest.as_ref()) {
             Ok(())
         } else {
             Err(ApiError::invalid_token("invalid admin token"))
         }
     }
+
+    /// 403 `forbidden` when neither `revocations.token` nor an admin token is configured.
+    pub fn feed_enabled(&self) -> Result<(), ApiError> {
+        if self.0.revocations_digest.is_some() || self.0.admin_digest.is_some() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "revocation feed disabled: set revocations.token (or TESSERA_ADMIN_TOKEN)",
+            ))
+        }
+    }
+
+    /// Checks a presented credential of the revocation feed: the revocations token or the
+    /// admin token, each compared in constant time.
+    pub fn check_feed_reader(&self, presented: &str) -> Result<(), ApiError> {
+        let feed = matches_digest(presented, self.0.revocations_digest.as_ref());
+        let admin = matches_digest(presented, self.0.admin_digest.as_ref());
+        if feed | admin {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_token("invalid revocations token"))
+        }
+    }
+}
+
+/// True when `presented` hashes to `expected` (constant-time on the digests).
+fn matches_digest(presented: &str, expected: Option<&[u8; 32]>) -> bool {
+    expected.is_some_and(|e| constant_time_eq(&sha256(presented.as_bytes()), e))
 }
 
 /// RFC 8414 authorization server metadata.
@@ -153,6 +192,8 @@ fn metadata_json(config: &Config) -> String {
         // The admin token as a Bearer token (not a registered client authentication method;
         // client credentials come with registered clients, not built yet).
         "introspection_endpoint_auth_methods_supported": ["bearer"],
+        // Resource servers poll it for revoked sessions (docs/resource-servers.md).
+        "revocation_feed_endpoint": format!("{base}/v1/revocations"),
         // No authorization endpoint and no OAuth token endpoint yet: tokens come from
         // /v1/login and /v1/token/refresh.
         "response_types_supported": [],

@@ -22,6 +22,7 @@ use tessera_tokens::{Store, StoreError};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod feed;
 mod migrations;
 pub mod postgres;
 mod rotation;

@@ -21,19 +21,33 @@ pub(crate) struct Migration {
 }
 
 /// The SQLite migrations, oldest first.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "revocations",
+        sql: include_str!("../migrations/sqlite/0002_revocations.sql"),
+    },
+];
 
 /// The PostgreSQL migrations, oldest first: the same versions as [`SQLITE`], each with the
 /// same meaning.
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "revocations",
+        sql: include_str!("../migrations/postgres/0002_revocations.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -85,16 +85,26 @@ where
     })
 }
 
-/// `id, revoked_at` of a revoked session.
-pub(crate) fn revocation<'r, R>(row: &'r R) -> Result<Revocation, StoreError>
+/// `session_id, revoked_at, until` of a revocation record at `offset`, where the columns are
+/// NULL when the feed's outer join found no record.
+pub(crate) fn revocation<'r, R>(row: &'r R, offset: usize) -> Result<Option<Revocation>, StoreError>
 where
     R: Row,
     usize: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    Ok(Revocation {
-        session_id: get(row, 0)?,
-        revoked_at: get(row, 1)?,
-    })
+    let session_id: Option<String> = get(row, offset)?;
+    let (Some(session_id), Some(revoked_at), Some(until)) = (
+        session_id,
+        get::<_, Option<i64>>(row, offset + 1)?,
+        get::<_, Option<i64>>(row, offset + 2)?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Revocation {
+        session_id,
+        revoked_at,
+        until,
+    }))
 }

@@ -8,6 +8,7 @@
 mod access;
 mod clock;
 mod error;
+mod feed;
 mod ids;
 mod issued;
 mod keyring;
@@ -24,6 +25,7 @@ mod users;
 pub use access::{AccessClaims, AccessError};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use error::{Failure, LoginError, RefreshError, SessionError, SignupError};
+pub use feed::{FeedAnswer, FeedError};
 pub use ids::{new_id, SessionId, UserId};
 pub use issued::{ClientInfo, Introspection, Issued};
 pub use keyring::{
@@ -37,8 +39,8 @@ pub use revocation::RevocationCache;
 pub use service::Auth;
 pub use settings::Settings;
 pub use store::{
-    KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
-    StoreError, StoredKey, TokenHash, UserRecord,
+    FeedPosition, KeyRotation, Revocation, RevocationPage, RevokeReason, RotateOutcome, Rotation,
+    SessionRecord, Store, StoreError, StoredKey, TokenHash, UserRecord,
 };
 pub use username::{Username, UsernameError, MAX_USERNAME_CHARS};
 pub use users::{check_password, create_user, MAX_PASSWORD_BYTES};

@@ -1,14 +1,14 @@
 //! Revoked sessions whose access tokens may still be alive. Access tokens are verified
 //! without the database, so a revoked session's tokens would live until `exp`; this cache
-//! (filled by this process's own revocations and by polling the store) refuses them within
-//! the poll interval instead.
+//! (filled by this process's own revocations and by reading the store's revocation feed)
+//! refuses them within the poll interval instead.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::clock::UnixTime;
-use crate::store::{Store, StoreError};
+use crate::store::{FeedPosition, Store, StoreError};
 
 /// Session ids revoked recently, each kept until no access token of it can be alive.
 #[derive(Debug, Default)]
@@ -22,7 +22,8 @@ pub struct RevocationCache {
 #[derive(Debug, Default)]
 struct Inner {
     until: HashMap<String, UnixTime>,
-    cursor: UnixTime,
+    /// Where the next read of the store's feed continues; `None` before the first.
+    position: Option<FeedPosition>,
 }
 
 impl RevocationCache {
@@ -41,51 +42,30 @@ impl RevocationCache {
     /// Records a revocation; `until` is when the last access token of it expires.
     pub fn insert(&self, sid: String, until: UnixTime) {
         let mut g = self.lock();
-        g.until.insert(sid, until);
+        let e = g.until.entry(sid).or_insert(until);
+        *e = (*e).max(until);
         self.len.store(g.until.len(), Ordering::Release);
     }
 
-    /// Reads revocations from the store since the last sync (with an overlap for
-    /// revocations committed out of order) and forgets entries past `until`.
-    pub async fn sync(
-        &self,
-        store: &dyn Store,
-        now: UnixTime,
-        token_lifetime: i64,
-    ) -> Result<usize, StoreError> {
-        let since = {
-            let g = self.lock();
-            if g.cursor == 0 {
-                now - token_lifetime
-            } else {
-                g.cursor - 5
-            }
-        };
-        let mut added = 0;
-        let mut since = since.max(0);
-        loop {
-            let batch = store.revocations_since(since, 1000).await?;
-            let full = batch.len() == 1000;
-            let mut newest = since;
-            let mut g = self.lock();
-            for r in batch {
-                newest = newest.max(r.revoked_at);
-                let until = r.revoked_at + token_lifetime;
-                if until > now && g.until.insert(r.session_id, until).is_none() {
-                    added += 1;
-                }
-                self.len.store(g.until.len(), Ordering::Release);
-                g.cursor = g.cursor.max(r.revoked_at);
-            }
-            // Pages are by time: stop when a full page did not move the cursor forward.
-            if !full || newest == since {
-                break;
-            }
-            since = newest;
-        }
+    /// Reads the store's revocation feed from where the last read ended (everything live on
+    /// the first read, e.g. after a restart) and forgets entries past their `until`. Returns
+    /// how many sessions are new to this cache. Pages are merged, never replacing the set:
+    /// a reset (another database behind the same store) can only add entries, and every
+    /// entry leaves by its own `until`.
+    pub async fn sync(&self, store: &dyn Store, now: UnixTime) -> Result<usize, StoreError> {
+        let since = self.lock().position.clone();
+        let page = store.revocation_feed(since.as_ref(), now).await?;
         let mut g = self.lock();
-        g.cursor = g.cursor.max(now - 5);
+        let mut added = 0;
+        for r in page.revocations {
+            let e = g.until.entry(r.session_id).or_insert_with(|| {
+                added += 1;
+                r.until
+            });
+            *e = (*e).max(r.until);
+        }
         g.until.retain(|_, until| *until > now);
+        g.position = Some(page.next);
         self.len.store(g.until.len(), Ordering::Release);
         Ok(added)
     }

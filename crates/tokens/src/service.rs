@@ -9,6 +9,7 @@ use tessera_jose::SecretString;
 use crate::access::{AccessClaims, AccessError};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Failure, LoginError, RefreshError, SessionError, SignupError};
+use crate::feed::{decode_cursor, encode_cursor, FeedAnswer, FeedError};
 use crate::ids::{new_id, SessionId, UserId};
 use crate::issued::{ClientInfo, Introspection, Issued};
 use crate::keyring::{KeyRing, KeyRingError, Maintenance};
@@ -213,6 +214,7 @@ impl Auth {
             now,
             idle_timeout: self.settings.idle_timeout,
             grace: self.settings.reuse_grace,
+            revoke_until: self.revocation_until(now),
         };
         match self
             .store
@@ -239,10 +241,14 @@ impl Auth {
     /// Refuses the session's access tokens in this process at once (other processes learn
     /// of it from the store, see [`Auth::sync_revocations`]).
     fn note_revoked(&self, sid: SessionId, now: UnixTime) {
-        self.revoked.insert(
-            sid.into_string(),
-            now.saturating_add(self.settings.revocation_lifetime()),
-        );
+        self.revoked
+            .insert(sid.into_string(), self.revocation_until(now));
+    }
+
+    /// The `until` of a revocation at `now`: the last access token issued before it expires
+    /// by then (leeway included).
+    fn revocation_until(&self, now: UnixTime) -> UnixTime {
+        now.saturating_add(self.settings.revocation_lifetime())
     }
 
     /// Revokes the session of a refresh token. Unknown tokens are ignored (logging out
@@ -254,7 +260,7 @@ impl Auth {
         if let Some(s) = self.store.session_by_token(&token.hash()).await? {
             let now = self.now();
             self.store
-                .revoke_session(&s.id, now, RevokeReason::Logout)
+                .revoke_session(&s.id, now, RevokeReason::Logout, self.revocation_until(now))
                 .await?;
             self.note_revoked(SessionId::new(s.id), now);
         }
@@ -274,7 +280,7 @@ impl Auth {
             .await?;
         let n = self
             .store
-            .revoke_user_sessions(user_id.as_str(), now, reason)
+            .revoke_user_sessions(user_id.as_str(), now, reason, self.revocation_until(now))
             .await?;
         for s in live {
             self.note_revoked(SessionId::new(s.id), now);
@@ -319,7 +325,12 @@ impl Auth {
         {
             Some(s) if s.user_id == user_id.as_str() && s.is_live(now) => {
                 self.store
-                    .revoke_session(sid.as_str(), now, RevokeReason::User)
+                    .revoke_session(
+                        sid.as_str(),
+                        now,
+                        RevokeReason::User,
+                        self.revocation_until(now),
+                    )
                     .await
                     .map_err(Failure::from)?;
                 self.note_revoked(sid.clone(), now);
@@ -339,13 +350,29 @@ impl Auth {
         Ok(claims)
     }
 
-    /// Reads revocations made by other processes into the cache.
+    /// Reads revocations made by other processes (replicas, the CLI) into the cache.
     pub async fn sync_revocations(&self) -> Result<usize, Failure> {
-        let lifetime = self.settings.revocation_lifetime();
-        Ok(self
-            .revoked
-            .sync(self.store.as_ref(), self.now(), lifetime)
-            .await?)
+        Ok(self.revoked.sync(self.store.as_ref(), self.now()).await?)
+    }
+
+    /// The revocation feed for resource servers, from `since` (a cursor of an earlier
+    /// answer, made by any replica); everything live, with `reset`, without one.
+    pub async fn revocation_feed(&self, since: Option<&str>) -> Result<FeedAnswer, FeedError> {
+        let position = since.map(decode_cursor).transpose()?;
+        let page = self
+            .store
+            .revocation_feed(position.as_ref(), self.now())
+            .await
+            .map_err(Failure::from)?;
+        Ok(FeedAnswer {
+            cursor: encode_cursor(&page.next),
+            revocations: page
+                .revocations
+                .into_iter()
+                .map(|r| (SessionId::new(r.session_id), r.until))
+                .collect(),
+            reset: position.is_none() || page.reset,
+        })
     }
 
     /// Signing-key upkeep (see [`KeyRing::maintain`]): reload, rotate when due, delete
@@ -401,7 +428,12 @@ impl Auth {
         if let Ok(c) = self.keys.verify(token, self.now()) {
             let now = self.now();
             self.store
-                .revoke_session(&c.sid, now, RevokeReason::Logout)
+                .revoke_session(
+                    &c.sid,
+                    now,
+                    RevokeReason::Logout,
+                    self.revocation_until(now),
+                )
                 .await?;
             self.note_revoked(c.session_id(), now);
         }

@@ -135,6 +135,8 @@ pub struct Rotation {
     /// Grace window in seconds (0 = off): a token spent less than this long ago
     /// (`now < spent_at + grace`) converges on its successor instead of counting as reuse.
     pub grace: i64,
+    /// When a reuse revokes the session: the `until` of its revocation record.
+    pub revoke_until: UnixTime,
 }
 
 /// What a rotation did.
@@ -157,13 +159,42 @@ pub enum RotateOutcome {
     Unknown,
 }
 
-/// A revoked session, for the revocation cache of verifiers.
+/// A revocation record: the session's access tokens must be refused until `until` (after
+/// which none of them can verify anyway). Written in the same statement as the revocation,
+/// kept until `until` whatever happens to the session's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     /// The session id.
     pub session_id: String,
     /// When it was revoked.
     pub revoked_at: UnixTime,
+    /// When the last access token of it stops verifying: its `exp` plus the leeway.
+    pub until: UnixTime,
+}
+
+/// A place in a store's revocation feed. Positions are the backend's own (SQLite: the
+/// record's sequence number; PostgreSQL: a transaction-id horizon) and mean nothing in
+/// another database, hence the feed's identity alongside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPosition {
+    /// The identity of the database's feed (random, fixed when the database was created).
+    pub feed: String,
+    /// Where to continue.
+    pub position: u64,
+}
+
+/// One read of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationPage {
+    /// Live records (`until` after `now`) that may have committed since the position read
+    /// from; every live record when reading from nothing or when `reset`. A record may
+    /// appear in two consecutive pages.
+    pub revocations: Vec<Revocation>,
+    /// Where to read from next time.
+    pub next: FeedPosition,
+    /// The position read from could not be continued (another database's, or ahead of this
+    /// one): the page holds every live record, and the reader must replace its set.
+    pub reset: bool,
 }
 
 /// A signing key as stored: the private JWK sealed (AES-256-GCM) under the master key.
@@ -246,28 +277,35 @@ pub trait Store: Send + Sync + 'static {
         user_id: Option<&str>,
         now: UnixTime,
     ) -> Result<Vec<SessionRecord>, StoreError>;
-    /// Revokes one session; true when it was not revoked before.
+    /// Revokes one session and writes its revocation record (refuse its access tokens until
+    /// `until`), atomically; true when it was not revoked before (nothing is written then).
     async fn revoke_session(
         &self,
         id: &str,
         now: UnixTime,
         reason: RevokeReason,
+        until: UnixTime,
     ) -> Result<bool, StoreError>;
-    /// Revokes every unrevoked session of a user; returns how many.
+    /// Revokes every unrevoked session of a user, each with its revocation record, atomically;
+    /// returns how many.
     async fn revoke_user_sessions(
         &self,
         user_id: &str,
         now: UnixTime,
         reason: RevokeReason,
+        until: UnixTime,
     ) -> Result<u64, StoreError>;
-    /// Sessions revoked at or after `since`, oldest first, at most `limit`.
-    async fn revocations_since(
+    /// Reads the revocation feed from `since` (every live record when `None`). A reader that
+    /// always passes the last [`RevocationPage::next`] it got never misses a record, in
+    /// whatever order concurrent revocations commit (see each backend).
+    async fn revocation_feed(
         &self,
-        since: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<Revocation>, StoreError>;
+        since: Option<&FeedPosition>,
+        now: UnixTime,
+    ) -> Result<RevocationPage, StoreError>;
     /// Deletes sessions (and their refresh tokens) whose absolute or idle expiry is before
-    /// `before`, and revoked sessions revoked before `before`. Returns sessions deleted.
+    /// `before`, revoked sessions revoked before `before`, and revocation records whose
+    /// `until` is before `before`. Returns sessions deleted.
     async fn purge(&self, before: UnixTime) -> Result<u64, StoreError>;
 
     /// Stores a new signing key.

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub(super) rate_limit: RawRateLimit,
     pub(super) redis: RawRedis,
     pub(super) keys: RawKeys,
+    pub(super) revocations: RawRevocations,
     pub(super) log: RawLog,
 }
 
@@ -172,6 +173,10 @@ sections! {
             "Cache-Control max-age of the JWKS, and how long a new key is published before it signs",
         master_key_file: String [Value("tessera.master.key")]
             "master key file used when TESSERA_MASTER_KEY is unset",
+    }
+    revocations: RawRevocations {
+        token: String [Unset]
+            "Bearer credential of resource servers for GET /v1/revocations (at least 32 characters)",
     }
     log: RawLog {
         format: String [Value("text")] "text or json, on stderr",

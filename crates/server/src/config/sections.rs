@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tessera_jose::Algorithm;
+use tessera_jose::{Algorithm, SecretString};
 pub use tessera_store::Synchronous;
 
 use super::Choice;
@@ -182,6 +182,14 @@ pub struct KeysConfig {
     /// The master key file used when `TESSERA_MASTER_KEY` is unset (`tessera.master.key`,
     /// relative to the working directory).
     pub master_key_file: PathBuf,
+}
+
+/// `[revocations]`.
+#[derive(Debug, Clone)]
+pub struct RevocationsConfig {
+    /// The Bearer credential resource servers present to `GET /v1/revocations` (unset: only
+    /// the admin token reads the feed). At least 32 characters.
+    pub token: Option<SecretString>,
 }
 
 /// `[log]`.

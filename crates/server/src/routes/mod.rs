@@ -8,6 +8,7 @@ pub mod me;
 pub mod oauth;
 pub mod page;
 pub mod refresh;
+pub mod revocations;
 pub mod users;
 pub mod well_known;
 

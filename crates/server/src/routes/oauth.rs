@@ -33,6 +33,9 @@ pub(crate) struct AuthorizationServerMetadata {
     introspection_endpoint: String,
     /// `["bearer"]`: the admin token.
     introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// `<server.public_url>/v1/revocations`: the revocation feed resource servers poll
+    /// (a Tessera extension; see `GET /v1/revocations`).
+    revocation_feed_endpoint: String,
     /// `[]`: no authorization endpoint (tokens come from `/v1/login`).
     response_types_supported: Vec<String>,
     /// `[]`: no OAuth token endpoint yet (refresh is `/v1/token/refresh`).

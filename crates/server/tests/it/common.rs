@@ -121,7 +121,10 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub state: AppState,
     pub store: Arc<SqliteStore>,
-    _dir: TempDir,
+    /// The master key, base64url (a restarted app must open the stored signing keys).
+    master: String,
+    admin: Option<&'static str>,
+    dir: Arc<TempDir>,
 }
 
 impl TestApp {
@@ -154,11 +157,12 @@ impl TestApp {
                 .unwrap(),
         );
         let clock = ManualClock::new(T0);
+        let master = MasterKey::generate().unwrap().to_base64url();
         let state = AppState::new(
             config,
             store.clone(),
             Arc::new(clock.clone()),
-            MasterKey::generate().unwrap(),
+            MasterKey::from_base64url(&master).unwrap(),
             PasswordParams::INSECURE_FOR_TESTS,
             setup.admin.map(|a| SecretString::new(a.to_owned())),
         )
@@ -177,6 +181,17 @@ impl TestApp {
             }
             None => state,
         };
+        TestApp::serve(state, store, clock, master, setup.admin, Arc::new(dir)).await
+    }
+
+    async fn serve(
+        state: AppState,
+        store: Arc<SqliteStore>,
+        clock: ManualClock,
+        master: String,
+        admin: Option<&'static str>,
+        dir: Arc<TempDir>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -192,8 +207,41 @@ impl TestApp {
             clock,
             state,
             store,
-            _dir: dir,
+            master,
+            admin,
+            dir,
         }
+    }
+
+    /// The same deployment started again (a restart, or a new replica): a new process state
+    /// over the same database, configuration, master key and clock, empty caches, on a new
+    /// port. Nothing of this app's memory carries over.
+    pub async fn restarted(&self) -> TestApp {
+        let url = format!("sqlite://{}", self.dir.path().join("tessera.db").display());
+        let store = Arc::new(
+            SqliteStore::connect(&url, SqliteOptions::default())
+                .await
+                .unwrap(),
+        );
+        let state = AppState::new(
+            self.state.config().clone(),
+            store.clone(),
+            Arc::new(self.clock.clone()),
+            MasterKey::from_base64url(&self.master).unwrap(),
+            PasswordParams::INSECURE_FOR_TESTS,
+            self.admin.map(|a| SecretString::new(a.to_owned())),
+        )
+        .await
+        .unwrap();
+        TestApp::serve(
+            state,
+            store,
+            self.clock.clone(),
+            self.master.clone(),
+            self.admin,
+            Arc::clone(&self.dir),
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -338,6 +386,15 @@ pub async fn assert_bearer_error(res: Response, code: &str) -> Value {
     let (headers, answer) = error_answer(res).await;
     api::assert_refused(&answer, 401, code, "");
     assert_invalid_token_challenge(&headers);
+    answer.1
+}
+
+/// Asserts the 401 of a Bearer route to a request that sent no credential at all: the body
+/// says `invalid_token`, the challenge is a bare `Bearer` with no error (RFC 6750 §3.1).
+pub async fn assert_no_token_error(res: Response) -> Value {
+    let (headers, answer) = error_answer(res).await;
+    api::assert_refused(&answer, 401, "invalid_token", "");
+    assert_eq!(headers["www-authenticate"], "Bearer", "{headers:?}");
     answer.1
 }
 

@@ -19,6 +19,7 @@ mod page;
 mod rate_limits;
 mod redis_limits;
 mod refresh;
+mod revocations;
 mod route_labels;
 mod serve;
 mod sessions;

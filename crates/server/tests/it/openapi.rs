@@ -128,6 +128,17 @@ fn expected_operations() -> BTreeMap<(&'static str, &'static str), Errors> {
             ),
         ),
         (("post", "/v1/logout/all"), with(vec![bearer()], domain())),
+        (
+            ("get", "/v1/revocations"),
+            with(
+                vec![
+                    (400, vec!["invalid_request"]),
+                    (401, vec!["invalid_token"]),
+                    (403, vec!["forbidden"]),
+                ],
+                domain(),
+            ),
+        ),
         (("get", "/v1/me"), vec![bearer()]),
         (("get", "/v1/sessions"), with(vec![bearer()], domain())),
         (

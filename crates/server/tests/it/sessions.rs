@@ -103,7 +103,7 @@ async fn deleting_a_session_revokes_its_refresh_and_access_tokens() {
         .send()
         .await
         .unwrap();
-    assert_bearer_error(res, "invalid_token").await;
+    assert_no_token_error(res).await;
 }
 
 #[tokio::test]
@@ -132,5 +132,5 @@ async fn logout_all_revokes_every_session_of_the_user() {
         "other users untouched"
     );
     let res = app.post("/v1/logout/all").send().await.unwrap();
-    assert_bearer_error(res, "invalid_token").await;
+    assert_no_token_error(res).await;
 }

@@ -68,7 +68,10 @@ macro_rules! conformance_tests {
             revoke_session_reports_first_revocation,
             revoke_user_sessions_counts,
             list_sessions_live_most_recent_first,
-            revocations_since_oldest_first,
+            revocation_feed_lists_live_records_and_continues,
+            revocation_feed_records_every_way_of_revoking,
+            revocation_feed_resets_a_position_it_cannot_continue,
+            purge_keeps_revocation_records_until_their_until,
             purge_removes_dead_sessions_and_their_tokens,
             purge_removes_many_sessions,
             rotate_live_token,
@@ -134,6 +137,9 @@ const DAY: i64 = 86_400;
 const TTL: i64 = 14 * DAY;
 /// Idle timeout used by the fixtures.
 const IDLE: i64 = 7 * DAY;
+/// How long a revocation record lives in the fixtures: an access-token lifetime (15 min)
+/// plus the leeway (60 s).
+const LIFETIME: i64 = 960;
 
 /// A distinct token hash per `(a, b)`.
 fn hash(a: u64, b: u64) -> TokenHash {
@@ -187,6 +193,7 @@ fn rotation(presented: TokenHash, successor: TokenHash, now: UnixTime, grace: i6
         now,
         idle_timeout: IDLE,
         grace,
+        revoke_until: now + LIFETIME,
     }
 }
 

@@ -2,7 +2,9 @@
 
 use tessera_tokens::{RevokeReason, RotateOutcome, SessionRecord, Store};
 
-use super::{add_session, add_user, hash, must_session, rotated, rotation, session, IDLE, T0};
+use super::{
+    add_session, add_user, hash, must_session, rotated, rotation, session, IDLE, LIFETIME, T0,
+};
 
 /// A live token rotates: spent, successor stored, session slid forward, generation + 1.
 pub async fn rotate_live_token(store: &dyn Store) {
@@ -143,11 +145,19 @@ pub async fn rotate_spent_token_after_grace_is_reuse(store: &dyn Store) {
     assert_eq!(outcome, RotateOutcome::Revoked);
     assert_eq!(must_session(store, "s1").await, s);
 
-    let feed = store.revocations_since(T0, 10).await.unwrap();
+    let feed = store
+        .revocation_feed(None, T0 + 70)
+        .await
+        .unwrap()
+        .revocations;
     assert_eq!(feed.len(), 1);
     assert_eq!(
-        (feed[0].session_id.as_str(), feed[0].revoked_at),
-        ("s1", T0 + 70)
+        (
+            feed[0].session_id.as_str(),
+            feed[0].revoked_at,
+            feed[0].until
+        ),
+        ("s1", T0 + 70, T0 + 70 + LIFETIME)
     );
     assert!(store.list_sessions(None, T0 + 73).await.unwrap().is_empty());
 }
@@ -270,7 +280,7 @@ pub async fn rotate_revoked_session(store: &dyn Store) {
     let alice = add_user(store, "alice").await;
     add_session(store, &session("s1", &alice.id, T0), hash(1, 0)).await;
     store
-        .revoke_session("s1", T0 + 10, RevokeReason::Logout)
+        .revoke_session("s1", T0 + 10, RevokeReason::Logout, T0 + 10 + LIFETIME)
         .await
         .unwrap();
     let before = must_session(store, "s1").await;

@@ -1,8 +1,10 @@
 //! Sessions: creation, lookup, revocation, listing, the revocation feed, purging.
 
-use tessera_tokens::{Revocation, RevokeReason, RotateOutcome, SessionRecord, Store, StoreError};
+use tessera_tokens::{
+    FeedPosition, RevocationPage, RevokeReason, RotateOutcome, SessionRecord, Store, StoreError,
+};
 
-use super::{add_session, add_user, hash, must_session, rotated, rotation, session, T0};
+use super::{add_session, add_user, hash, must_session, rotated, rotation, session, LIFETIME, T0};
 
 /// A session is found by id and by its refresh token; unknown ones are `None`.
 pub async fn sessions_create_and_find(store: &dyn Store) {
@@ -60,7 +62,7 @@ pub async fn revoke_session_reports_first_revocation(store: &dyn Store) {
     add_session(store, &session("s1", &alice.id, T0), hash(1, 0)).await;
 
     assert!(store
-        .revoke_session("s1", T0 + 10, RevokeReason::Logout)
+        .revoke_session("s1", T0 + 10, RevokeReason::Logout, T0 + 10 + LIFETIME)
         .await
         .unwrap());
     let s = must_session(store, "s1").await;
@@ -69,12 +71,12 @@ pub async fn revoke_session_reports_first_revocation(store: &dyn Store) {
     assert!(!s.is_live(T0 + 11));
 
     assert!(!store
-        .revoke_session("s1", T0 + 20, RevokeReason::Admin)
+        .revoke_session("s1", T0 + 20, RevokeReason::Admin, T0 + 20 + LIFETIME)
         .await
         .unwrap());
     assert_eq!(must_session(store, "s1").await, s);
     assert!(!store
-        .revoke_session("missing", T0 + 20, RevokeReason::Admin)
+        .revoke_session("missing", T0 + 20, RevokeReason::Admin, T0 + 20 + LIFETIME)
         .await
         .unwrap());
 }
@@ -88,12 +90,12 @@ pub async fn revoke_user_sessions_counts(store: &dyn Store) {
     }
     add_session(store, &session("b1", &bob.id, T0), hash(2, 0)).await;
     store
-        .revoke_session("a3", T0 + 5, RevokeReason::Logout)
+        .revoke_session("a3", T0 + 5, RevokeReason::Logout, T0 + 5 + LIFETIME)
         .await
         .unwrap();
 
     let n = store
-        .revoke_user_sessions(&alice.id, T0 + 50, RevokeReason::Admin)
+        .revoke_user_sessions(&alice.id, T0 + 50, RevokeReason::Admin, T0 + 50 + LIFETIME)
         .await
         .unwrap();
     assert_eq!(n, 2);
@@ -112,12 +114,12 @@ pub async fn revoke_user_sessions_counts(store: &dyn Store) {
     assert_eq!(must_session(store, "b1").await.revoked_at, None);
 
     let again = store
-        .revoke_user_sessions(&alice.id, T0 + 60, RevokeReason::User)
+        .revoke_user_sessions(&alice.id, T0 + 60, RevokeReason::User, T0 + 60 + LIFETIME)
         .await
         .unwrap();
     assert_eq!(again, 0);
     let nobody = store
-        .revoke_user_sessions("u-nobody", T0 + 60, RevokeReason::User)
+        .revoke_user_sessions("u-nobody", T0 + 60, RevokeReason::User, T0 + 60 + LIFETIME)
         .await
         .unwrap();
     assert_eq!(nobody, 0);
@@ -147,7 +149,12 @@ pub async fn list_sessions_live_most_recent_first(store: &dyn Store) {
         add_session(store, s, hash(1, i as u64)).await;
     }
     store
-        .revoke_session("a-revoked", T0 + 60, RevokeReason::Logout)
+        .revoke_session(
+            "a-revoked",
+            T0 + 60,
+            RevokeReason::Logout,
+            T0 + 60 + LIFETIME,
+        )
         .await
         .unwrap();
 
@@ -166,41 +173,185 @@ pub async fn list_sessions_live_most_recent_first(store: &dyn Store) {
         .is_empty());
 }
 
-/// `revocations_since` lists revocations at or after `since`, oldest first, at most `limit`.
-pub async fn revocations_since_oldest_first(store: &dyn Store) {
+/// The session ids of a feed page, sorted.
+fn ids(page: &RevocationPage) -> Vec<&str> {
+    let mut v: Vec<&str> = page
+        .revocations
+        .iter()
+        .map(|r| r.session_id.as_str())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The feed from nothing lists every live record with its times; read again from the
+/// position it gave, it lists what was revoked since (records may repeat: only what is
+/// new is asserted), and records past `until` are left out.
+pub async fn revocation_feed_lists_live_records_and_continues(store: &dyn Store) {
     let alice = add_user(store, "alice").await;
     for (i, id) in ["s1", "s2", "s3", "s4"].into_iter().enumerate() {
         add_session(store, &session(id, &alice.id, T0), hash(1, i as u64)).await;
     }
-    for (id, at) in [("s3", T0 + 30), ("s1", T0 + 10), ("s2", T0 + 20)] {
+    let empty = store.revocation_feed(None, T0).await.unwrap();
+    assert!(empty.revocations.is_empty() && !empty.reset);
+    for (id, at) in [("s2", T0 + 20), ("s1", T0 + 10)] {
         store
-            .revoke_session(id, at, RevokeReason::User)
+            .revoke_session(id, at, RevokeReason::User, at + LIFETIME)
             .await
             .unwrap();
     }
-    let rev = |id: &str, at| Revocation {
-        session_id: id.to_owned(),
-        revoked_at: at,
-    };
-
-    assert_eq!(
-        store.revocations_since(T0, 100).await.unwrap(),
-        vec![rev("s1", T0 + 10), rev("s2", T0 + 20), rev("s3", T0 + 30)]
-    );
-    assert_eq!(
-        store.revocations_since(T0 + 20, 100).await.unwrap(),
-        vec![rev("s2", T0 + 20), rev("s3", T0 + 30)]
-    );
-    assert_eq!(
-        store.revocations_since(T0 + 20, 1).await.unwrap(),
-        vec![rev("s2", T0 + 20)]
-    );
-    assert!(store
-        .revocations_since(T0 + 31, 100)
+    let first = store
+        .revocation_feed(Some(&empty.next), T0 + 30)
         .await
-        .unwrap()
-        .is_empty());
-    assert!(store.revocations_since(T0, 0).await.unwrap().is_empty());
+        .unwrap();
+    assert!(!first.reset);
+    assert_eq!(ids(&first), ["s1", "s2"]);
+    let s1 = first
+        .revocations
+        .iter()
+        .find(|r| r.session_id == "s1")
+        .unwrap();
+    assert_eq!((s1.revoked_at, s1.until), (T0 + 10, T0 + 10 + LIFETIME));
+    assert_eq!(first.next.feed, empty.next.feed, "one database, one feed");
+
+    store
+        .revoke_session("s3", T0 + 40, RevokeReason::Logout, T0 + 40 + LIFETIME)
+        .await
+        .unwrap();
+    let second = store
+        .revocation_feed(Some(&first.next), T0 + 50)
+        .await
+        .unwrap();
+    assert!(!second.reset);
+    assert!(ids(&second).contains(&"s3"), "{second:?}");
+    assert!(!ids(&second).contains(&"s4"), "s4 was never revoked");
+
+    // From nothing: everything live. At s1's `until` it is left out (its tokens are dead).
+    let all = store.revocation_feed(None, T0 + 50).await.unwrap();
+    assert_eq!(ids(&all), ["s1", "s2", "s3"]);
+    let later = store
+        .revocation_feed(None, T0 + 10 + LIFETIME)
+        .await
+        .unwrap();
+    assert_eq!(ids(&later), ["s2", "s3"]);
+    // Nothing new: the position does not move backwards.
+    let again = store
+        .revocation_feed(Some(&second.next), T0 + 60)
+        .await
+        .unwrap();
+    assert!(again.next.position >= second.next.position);
+    assert!(!ids(&again).contains(&"s4"));
+}
+
+/// Every revocation writes exactly one record in the same statement: one session, a user's
+/// sessions, a reuse. Revoking again writes nothing.
+pub async fn revocation_feed_records_every_way_of_revoking(store: &dyn Store) {
+    let alice = add_user(store, "alice").await;
+    let bob = add_user(store, "bob").await;
+    add_session(store, &session("a1", &alice.id, T0), hash(1, 0)).await;
+    add_session(store, &session("a2", &alice.id, T0), hash(1, 1)).await;
+    add_session(store, &session("b1", &bob.id, T0), hash(2, 0)).await;
+    add_session(store, &session("b2", &bob.id, T0), hash(3, 0)).await;
+
+    store
+        .revoke_session("a1", T0 + 1, RevokeReason::Logout, T0 + 100)
+        .await
+        .unwrap();
+    store
+        .revoke_session("a1", T0 + 2, RevokeReason::Admin, T0 + 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .revoke_user_sessions(&alice.id, T0 + 3, RevokeReason::User, T0 + 300)
+            .await
+            .unwrap(),
+        1
+    );
+    // b1: a spent token presented after the grace window.
+    rotated(
+        store
+            .rotate_refresh(&rotation(hash(2, 0), hash(2, 1), T0 + 4, 0))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(hash(2, 0), hash(2, 1), T0 + 5, 0))
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
+    let page = store.revocation_feed(None, T0 + 6).await.unwrap();
+    let mut got: Vec<(&str, i64, i64)> = page
+        .revocations
+        .iter()
+        .map(|r| (r.session_id.as_str(), r.revoked_at, r.until))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            ("a1", T0 + 1, T0 + 100),
+            ("a2", T0 + 3, T0 + 300),
+            ("b1", T0 + 5, T0 + 5 + LIFETIME),
+        ],
+        "one record per revoked session, none for b2"
+    );
+}
+
+/// A position from another database, or ahead of this feed, cannot be continued: the page
+/// is everything live, marked `reset`.
+pub async fn revocation_feed_resets_a_position_it_cannot_continue(store: &dyn Store) {
+    let alice = add_user(store, "alice").await;
+    add_session(store, &session("s1", &alice.id, T0), hash(1, 0)).await;
+    store
+        .revoke_session("s1", T0, RevokeReason::Logout, T0 + LIFETIME)
+        .await
+        .unwrap();
+    let page = store.revocation_feed(None, T0).await.unwrap();
+    // The feed's identity is a stable, cursor-safe token.
+    assert!(
+        page.next.feed.len() >= 16 && page.next.feed.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{:?}",
+        page.next.feed
+    );
+    let foreign = FeedPosition {
+        feed: "0123456789abcdef".into(),
+        position: 0,
+    };
+    let ahead = FeedPosition {
+        position: page.next.position + 1_000_000,
+        ..page.next.clone()
+    };
+    for since in [foreign, ahead] {
+        let reset = store.revocation_feed(Some(&since), T0).await.unwrap();
+        assert!(reset.reset, "{since:?}");
+        assert_eq!(ids(&reset), ["s1"]);
+        assert_eq!(reset.next.feed, page.next.feed);
+    }
+}
+
+/// `purge` deletes revocation records whose `until` is before its horizon and keeps the
+/// others, even when their sessions are deleted: a restarted server still refuses the
+/// access tokens of a session revoked long ago but within `until`.
+pub async fn purge_keeps_revocation_records_until_their_until(store: &dyn Store) {
+    let alice = add_user(store, "alice").await;
+    add_session(store, &session("short", &alice.id, T0), hash(1, 0)).await;
+    add_session(store, &session("long", &alice.id, T0), hash(2, 0)).await;
+    store
+        .revoke_session("short", T0, RevokeReason::Logout, T0 + 100)
+        .await
+        .unwrap();
+    store
+        .revoke_session("long", T0, RevokeReason::Logout, T0 + 3 * 3600)
+        .await
+        .unwrap();
+    // An hourly purge two hours later deletes both revoked sessions, and the short record.
+    assert_eq!(store.purge(T0 + 7200 - 3600).await.unwrap(), 2);
+    assert!(store.session("long").await.unwrap().is_none());
+    let page = store.revocation_feed(None, T0 + 50).await.unwrap();
+    assert_eq!(ids(&page), ["long"], "the short record was purged");
 }
 
 /// `purge` deletes expired and long-revoked sessions with their tokens, and keeps the rest.
@@ -223,11 +374,21 @@ pub async fn purge_removes_dead_sessions_and_their_tokens(store: &dyn Store) {
         add_session(store, s, hash(i as u64, 0)).await;
     }
     store
-        .revoke_session("revoked-old", before - 1, RevokeReason::Logout)
+        .revoke_session(
+            "revoked-old",
+            before - 1,
+            RevokeReason::Logout,
+            before - 1 + LIFETIME,
+        )
         .await
         .unwrap();
     store
-        .revoke_session("revoked-now", before, RevokeReason::Logout)
+        .revoke_session(
+            "revoked-now",
+            before,
+            RevokeReason::Logout,
+            before + LIFETIME,
+        )
         .await
         .unwrap();
     // Give the live session a spent token and a live one.

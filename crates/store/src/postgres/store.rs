@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use tessera_tokens::{
-    KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
-    StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
+    FeedPosition, KeyRotation, Revocation, RevocationPage, RevokeReason, RotateOutcome, Rotation,
+    SessionRecord, Store, StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
 };
 
 use super::{map_err, PostgresStore, KEY_ROTATION_LOCK};
@@ -67,8 +67,19 @@ const TOKEN_AND_SESSION: &str =
      s.idle_expires_at, s.revoked_at, s.revoke_reason, s.generation, s.user_agent, s.ip \
      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1";
 
-const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
-     WHERE id = $3 AND revoked_at IS NULL";
+/// Revokes session `$3` (at `$1`, reason `$2`) and writes its revocation record (`until`
+/// `$4`) in one statement; one row affected when it was not revoked before.
+const REVOKE_SESSION: &str = "WITH revoked AS (\
+         UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+         WHERE id = $3 AND revoked_at IS NULL RETURNING id\
+     ) INSERT INTO revocations (session_id, revoked_at, until) SELECT id, $1, $4 FROM revoked";
+
+/// Every unrevoked session of user `$3`, each with its record, in one statement.
+const REVOKE_USER_SESSIONS: &str = "WITH revoked AS (\
+         UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+         WHERE user_id = $3 AND revoked_at IS NULL RETURNING id\
+     ) INSERT INTO revocations (session_id, revoked_at, until) \
+     SELECT id, $1, $4 FROM revoked ORDER BY id";
 
 const SESSION_BY_ID: &str = concat!(
     "SELECT ",
@@ -101,8 +112,19 @@ const LIST_SESSIONS: &str = concat!(
     " ORDER BY last_used_at DESC, id"
 );
 
-const REVOCATIONS_SINCE: &str = "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 \
-     ORDER BY revoked_at, id LIMIT $2";
+/// The feed from position `$1` (a transaction id, as text): the records written by that
+/// transaction or later ones and live at `$2`, with the next position — the oldest
+/// transaction still running now — and the feed's identity, in one statement (one snapshot).
+/// A record not visible to this snapshot was written by a transaction at or after its
+/// `xmin`, so reading from `next` finds it once it commits.
+const FEED: &str = "SELECT p.next::text, p.feed, r.session_id, r.revoked_at, r.until \
+     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS next, \
+                  (SELECT id FROM feed_identity) AS feed) p \
+     LEFT JOIN revocations r ON r.txid >= $1::xid8 AND r.until > $2";
+
+/// One batch of expired revocation records for `purge`.
+const PURGE_REVOCATIONS_SQL: &str = "DELETE FROM revocations WHERE seq IN (\
+     SELECT seq FROM revocations WHERE until < $1 LIMIT $2)";
 
 /// One batch of `purge`; PostgreSQL combines the three indexes (BitmapOr).
 const PURGE_BATCH_SQL: &str = "DELETE FROM sessions WHERE id IN (\
@@ -114,6 +136,25 @@ const PURGE_BATCH: i64 = 500;
 
 /// How often `rotate_refresh` tries again when its two statements disagree (see there).
 const ROTATE_ATTEMPTS: usize = 3;
+
+/// The rows of [`FEED`]: the next position (with the feed's identity) and the records.
+fn feed_page(
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<(FeedPosition, Vec<Revocation>), StoreError> {
+    let first = rows
+        .first()
+        .ok_or_else(|| StoreError::Other("revocation feed: no position row".into()))?;
+    let next: String = first.try_get(0).map_err(map_err)?;
+    let feed: String = first.try_get(1).map_err(map_err)?;
+    let position = next
+        .parse()
+        .map_err(|_| StoreError::Other(format!("revocation feed: bad position {next:?}")))?;
+    let revocations = rows
+        .iter()
+        .filter_map(|row| rows::revocation(row, 2).transpose())
+        .collect::<Result<_, _>>()?;
+    Ok((FeedPosition { feed, position }, revocations))
+}
 
 /// The `INSERT` of a signing key, bound.
 fn insert_key(
@@ -281,6 +322,7 @@ impl Store for PostgresStore {
                         .bind(r.now)
                         .bind(RevokeReason::Reuse.as_str())
                         .bind(&session.id)
+                        .bind(r.revoke_until)
                         .execute(db)
                 })
                 .await?;
@@ -337,6 +379,7 @@ impl Store for PostgresStore {
         id: &str,
         now: UnixTime,
         reason: RevokeReason,
+        until: UnixTime,
     ) -> Result<bool, StoreError> {
         let done = self
             .run(|db| {
@@ -344,6 +387,7 @@ impl Store for PostgresStore {
                     .bind(now)
                     .bind(reason.as_str())
                     .bind(id)
+                    .bind(until)
                     .execute(db)
             })
             .await?;
@@ -355,43 +399,57 @@ impl Store for PostgresStore {
         user_id: &str,
         now: UnixTime,
         reason: RevokeReason,
+        until: UnixTime,
     ) -> Result<u64, StoreError> {
         let done = self
             .run(|db| {
-                sqlx::query(
-                    "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
-                     WHERE user_id = $3 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(reason.as_str())
-                .bind(user_id)
-                .execute(db)
+                sqlx::query(REVOKE_USER_SESSIONS)
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .bind(user_id)
+                    .bind(until)
+                    .execute(db)
             })
             .await?;
         Ok(done.rows_affected())
     }
 
-    async fn revocations_since(
+    async fn revocation_feed(
         &self,
-        since: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<Revocation>, StoreError> {
-        self.run(|db| {
-            sqlx::query(REVOCATIONS_SINCE)
-                .bind(since)
-                .bind(i64::from(limit))
-                .fetch_all(db)
-        })
-        .await?
-        .iter()
-        .map(rows::revocation)
-        .collect()
+        since: Option<&FeedPosition>,
+        now: UnixTime,
+    ) -> Result<RevocationPage, StoreError> {
+        let read = |from: u64| async move {
+            let rows = self
+                .run(|db| {
+                    sqlx::query(FEED)
+                        .bind(from.to_string())
+                        .bind(now)
+                        .fetch_all(db)
+                })
+                .await?;
+            feed_page(&rows)
+        };
+        crate::feed::page(since, read).await
     }
 
     async fn purge(&self, before: UnixTime) -> Result<u64, StoreError> {
         // In batches, each its own statement, so a large purge never holds many row locks
         // (and the rotations of those sessions) for long. Refresh tokens go with their
         // session (ON DELETE CASCADE).
+        loop {
+            let done = self
+                .run(|db| {
+                    sqlx::query(PURGE_REVOCATIONS_SQL)
+                        .bind(before)
+                        .bind(PURGE_BATCH)
+                        .execute(db)
+                })
+                .await?;
+            if done.rows_affected() < PURGE_BATCH as u64 {
+                break;
+            }
+        }
         let mut total = 0;
         loop {
             let done = self

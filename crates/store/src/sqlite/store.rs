@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use tessera_tokens::{
-    KeyRotation, Revocation, RevokeReason, RotateOutcome, Rotation, SessionRecord, Store,
-    StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
+    FeedPosition, KeyRotation, Revocation, RevocationPage, RevokeReason, RotateOutcome, Rotation,
+    SessionRecord, Store, StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
 };
 
 use super::{map_err, SqliteStore};
@@ -60,6 +60,23 @@ const TOKEN_AND_SESSION: &str =
 const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?1, revoke_reason = ?2 \
      WHERE id = ?3 AND revoked_at IS NULL";
 
+/// The revocation record of a session revoked by the statement before it, in the same
+/// transaction.
+const INSERT_REVOCATION: &str =
+    "INSERT INTO revocations (session_id, revoked_at, until) VALUES (?1, ?2, ?3)";
+
+/// The feed after `?1` (a `seq`): the records written since, live at `?2`, with the position
+/// to continue from and the feed's identity, in one statement (one snapshot). The
+/// `sqlite_sequence` row is the last `seq` handed out, purged records included.
+const FEED: &str = "SELECT p.next, p.feed, r.session_id, r.revoked_at, r.until \
+     FROM (SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0) \
+                  AS next, (SELECT id FROM feed_identity) AS feed) p \
+     LEFT JOIN revocations r ON r.seq > ?1 AND r.until > ?2";
+
+/// One batch of expired revocation records for `purge`.
+const PURGE_REVOCATIONS_SQL: &str = "DELETE FROM revocations WHERE seq IN (\
+     SELECT seq FROM revocations WHERE until < ?1 LIMIT ?2)";
+
 /// One statement per condition: SQLite's OR optimisation skips the partial `revoked_at`
 /// index, a UNION of three index searches does not.
 const PURGE_BATCH_SQL: &str = "DELETE FROM sessions WHERE rowid IN (\
@@ -72,6 +89,57 @@ const PURGE_BATCH_SQL: &str = "DELETE FROM sessions WHERE rowid IN (\
 const PURGE_BATCH: i64 = 500;
 
 /// The `INSERT` of a signing key, bound.
+/// Revokes a session and writes its revocation record, inside the caller's write
+/// transaction; true when it was not revoked before.
+async fn revoke_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    now: UnixTime,
+    reason: RevokeReason,
+    until: UnixTime,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(REVOKE_SESSION)
+        .bind(now)
+        .bind(reason.as_str())
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(INSERT_REVOCATION)
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(true)
+}
+
+/// The rows of [`FEED`]: the next position (with the feed's identity) and the records.
+fn feed_page(
+    rows: &[sqlx::sqlite::SqliteRow],
+) -> Result<(FeedPosition, Vec<Revocation>), StoreError> {
+    let first = rows
+        .first()
+        .ok_or_else(|| StoreError::Other("revocation feed: no position row".into()))?;
+    let next: i64 = first.try_get(0).map_err(map_err)?;
+    let feed: String = first.try_get(1).map_err(map_err)?;
+    let revocations = rows
+        .iter()
+        .filter_map(|row| rows::revocation(row, 2).transpose())
+        .collect::<Result<_, _>>()?;
+    Ok((
+        FeedPosition {
+            feed,
+            position: u64::try_from(next).unwrap_or(0),
+        },
+        revocations,
+    ))
+}
+
 fn insert_key(
     key: &StoredKey,
 ) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
@@ -274,13 +342,14 @@ impl Store for SqliteStore {
             return Ok(RotateOutcome::Grace(session));
         }
         // A spent token after the grace window: revoke the whole family (RFC 9700 §4.14.2).
-        sqlx::query(REVOKE_SESSION)
-            .bind(r.now)
-            .bind(RevokeReason::Reuse.as_str())
-            .bind(&session.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        revoke_in(
+            &mut tx,
+            &session.id,
+            r.now,
+            RevokeReason::Reuse,
+            r.revoke_until,
+        )
+        .await?;
         tx.commit().await.map_err(map_err)?;
         Ok(RotateOutcome::Reused)
     }
@@ -348,15 +417,16 @@ impl Store for SqliteStore {
         id: &str,
         now: UnixTime,
         reason: RevokeReason,
+        until: UnixTime,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(REVOKE_SESSION)
-            .bind(now)
-            .bind(reason.as_str())
-            .bind(id)
-            .execute(&self.writer)
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let revoked = revoke_in(&mut tx, id, now, reason, until).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(revoked)
     }
 
     async fn revoke_user_sessions(
@@ -364,7 +434,26 @@ impl Store for SqliteStore {
         user_id: &str,
         now: UnixTime,
         reason: RevokeReason,
+        until: UnixTime,
     ) -> Result<u64, StoreError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        // The records first, while `revoked_at IS NULL` still picks exactly the sessions
+        // the update below revokes (nothing else writes under the write lock).
+        sqlx::query(
+            "INSERT INTO revocations (session_id, revoked_at, until) \
+             SELECT id, ?1, ?2 FROM sessions WHERE user_id = ?3 AND revoked_at IS NULL \
+             ORDER BY id",
+        )
+        .bind(now)
+        .bind(until)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = ?1, revoke_reason = ?2 \
              WHERE user_id = ?3 AND revoked_at IS NULL",
@@ -372,35 +461,46 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(reason.as_str())
         .bind(user_id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
-    async fn revocations_since(
+    async fn revocation_feed(
         &self,
-        since: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<Revocation>, StoreError> {
-        sqlx::query(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?1 \
-             ORDER BY revoked_at, id LIMIT ?2",
-        )
-        .bind(since)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(rows::revocation)
-        .collect()
+        since: Option<&FeedPosition>,
+        now: UnixTime,
+    ) -> Result<RevocationPage, StoreError> {
+        let read = |after: u64| async move {
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let rows = sqlx::query(FEED)
+                .bind(after)
+                .bind(now)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
+            feed_page(&rows)
+        };
+        crate::feed::page(since, read).await
     }
 
     async fn purge(&self, before: UnixTime) -> Result<u64, StoreError> {
         // In batches, each its own statement, so a large purge never holds the writer (and
         // the rotations queued behind it) for long. Refresh tokens go with their session
         // (ON DELETE CASCADE).
+        loop {
+            let done = sqlx::query(PURGE_REVOCATIONS_SQL)
+                .bind(before)
+                .bind(PURGE_BATCH)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() < PURGE_BATCH as u64 {
+                break;
+            }
+        }
         let mut total = 0;
         loop {
             let done = sqlx::query(PURGE_BATCH_SQL)
@@ -514,14 +614,16 @@ mod tests {
         );
         let lookup = plan(TOKEN_AND_SESSION).await;
         assert!(!lookup.contains("SCAN"), "{lookup}");
-        let feed = plan(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?1 \
-             ORDER BY revoked_at, id LIMIT ?2",
-        )
-        .await;
+        // The feed reads records after a position by their primary key, in its order.
+        let feed = plan(FEED).await;
         assert!(
-            feed.contains("USING COVERING INDEX sessions_revoked_at") && !feed.contains("TEMP"),
+            feed.contains("USING INTEGER PRIMARY KEY") && !feed.contains("TEMP B-TREE"),
             "{feed}"
+        );
+        let purge_records = plan(PURGE_REVOCATIONS_SQL).await;
+        assert!(
+            purge_records.contains("USING COVERING INDEX revocations_until"),
+            "{purge_records}"
         );
         let by_user = plan(concat!(
             "SELECT ",

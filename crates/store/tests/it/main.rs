@@ -5,3 +5,6 @@
 mod conformance;
 mod postgres;
 mod sqlite;
+
+/// Every migration version, in order: what a migrated database records on both backends.
+const ALL_VERSIONS: [i64; 2] = [1, 2];

@@ -8,6 +8,7 @@
 //! database go away. When the server cannot be reached, the tests fail if `CI` is set, and
 //! otherwise pass without running after a note on stderr.
 
+use crate::ALL_VERSIONS;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +120,7 @@ fn rotation(presented: [u8; 32], successor: [u8; 32], now: i64, grace: i64) -> R
         now,
         idle_timeout: 3_600,
         grace,
+        revoke_until: now + 960,
     }
 }
 
@@ -278,7 +280,10 @@ async fn concurrent_first_connects_migrate_once() {
     for s in &stores {
         s.ping().await.unwrap();
     }
-    assert_eq!(migration_versions(&mut db.connect().await).await, vec![1]);
+    assert_eq!(
+        migration_versions(&mut db.connect().await).await,
+        ALL_VERSIONS
+    );
     stores[0].create_user(&user("alice")).await.unwrap();
     assert_eq!(stores[3].list_users().await.unwrap(), vec![user("alice")]);
 }
@@ -313,7 +318,7 @@ async fn migrations_wait_for_the_advisory_lock() {
         .await
         .unwrap();
     starting.await.unwrap().unwrap().ping().await.unwrap();
-    assert_eq!(migration_versions(&mut probe).await, vec![1]);
+    assert_eq!(migration_versions(&mut probe).await, ALL_VERSIONS);
 }
 
 #[tokio::test]
@@ -336,7 +341,10 @@ async fn reconnecting_applies_nothing_twice_and_keeps_data() {
         );
         store.close().await;
     }
-    assert_eq!(migration_versions(&mut db.connect().await).await, vec![1]);
+    assert_eq!(
+        migration_versions(&mut db.connect().await).await,
+        ALL_VERSIONS
+    );
 }
 
 #[tokio::test]
@@ -763,4 +771,61 @@ async fn a_busy_pool_is_not_an_outage() {
     let outcome = rotating.await.unwrap().unwrap();
     assert!(matches!(outcome, RotateOutcome::Rotated(_)), "{outcome:?}");
     store.ping().await.unwrap();
+}
+
+/// Concurrent revocations commit out of order: a record whose transaction started first
+/// (and so holds the lower sequence number) but commits last is still found by a reader
+/// that continues from the position it got while that transaction was open. A cursor of
+/// "the highest sequence number seen" would miss it for good.
+#[tokio::test]
+async fn the_feed_finds_a_revocation_that_commits_after_a_later_one() {
+    let Some(db) = test_db() else { return };
+    let store = PostgresStore::connect(db.url(), test_options())
+        .await
+        .unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    for (i, id) in ["slow", "fast"].into_iter().enumerate() {
+        store
+            .create_session(&session(id, "u-alice"), &hash(i as u8, 0))
+            .await
+            .unwrap();
+    }
+    // The slow revocation: its transaction writes the record, then waits.
+    let mut slow = db.connect().await;
+    slow.execute("BEGIN").await.unwrap();
+    slow.execute(
+        "WITH revoked AS (UPDATE sessions SET revoked_at = 1700000100, revoke_reason = 'admin' \
+         WHERE id = 'slow' RETURNING id) \
+         INSERT INTO revocations (session_id, revoked_at, until) \
+         SELECT id, 1700000100, 1700001060 FROM revoked",
+    )
+    .await
+    .unwrap();
+    // The fast one commits while the slow one is open, and a reader polls in between.
+    assert!(store
+        .revoke_session("fast", T0 + 100, RevokeReason::Logout, T0 + 1060)
+        .await
+        .unwrap());
+    let first = store.revocation_feed(None, T0 + 100).await.unwrap();
+    let ids = |page: &tessera_tokens::RevocationPage| {
+        page.revocations
+            .iter()
+            .map(|r| r.session_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ["fast"], "the slow one is not committed yet");
+    slow.execute("COMMIT").await.unwrap();
+    let second = store
+        .revocation_feed(Some(&first.next), T0 + 101)
+        .await
+        .unwrap();
+    assert!(!second.reset);
+    assert!(ids(&second).contains(&"slow".to_owned()), "{second:?}");
+    // The hard case indeed: the slow record's sequence number is below the fast one's.
+    let seqs: Vec<(String, i64)> = sqlx::query_as("SELECT session_id, seq FROM revocations")
+        .fetch_all(&mut db.connect().await)
+        .await
+        .unwrap();
+    let seq = |id: &str| seqs.iter().find(|(s, _)| s == id).unwrap().1;
+    assert!(seq("slow") < seq("fast"), "{seqs:?}");
 }

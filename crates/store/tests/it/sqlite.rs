@@ -1,5 +1,6 @@
 //! SQLite-specific behaviour: URLs, connecting, migrations, locking, error mapping.
 
+use crate::ALL_VERSIONS;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,7 @@ async fn connect_creates_and_migrates_a_missing_file() {
     assert!(dir.path().join("tessera.db").exists());
     assert_eq!(store.path(), dir.path().join("tessera.db"));
     store.ping().await.unwrap();
-    assert_eq!(migration_versions(&url(dir.path())).await, vec![1]);
+    assert_eq!(migration_versions(&url(dir.path())).await, ALL_VERSIONS);
 }
 
 #[tokio::test]
@@ -94,7 +95,7 @@ async fn reconnecting_applies_nothing_twice_and_keeps_data() {
         );
         store.close().await;
     }
-    assert_eq!(migration_versions(&u).await, vec![1]);
+    assert_eq!(migration_versions(&u).await, ALL_VERSIONS);
 }
 
 /// The server and the CLI starting at once on a new file: both migrate, once.
@@ -117,7 +118,7 @@ async fn concurrent_first_connects_migrate_once() {
     );
     a.unwrap();
     b.unwrap();
-    assert_eq!(migration_versions(&u).await, vec![1]);
+    assert_eq!(migration_versions(&u).await, ALL_VERSIONS);
 }
 
 #[tokio::test]

@@ -94,7 +94,12 @@ async fn revocations_by_another_process_are_seen_after_a_sync() {
     let (_, s) = d.user("alice").await;
     // Another process (a replica, `tessera sessions revoke`) writes to the same store.
     d.store
-        .revoke_session(s.session_id.as_str(), d.auth.now(), RevokeReason::Admin)
+        .revoke_session(
+            s.session_id.as_str(),
+            d.auth.now(),
+            RevokeReason::Admin,
+            d.auth.now() + 960,
+        )
         .await
         .unwrap();
     assert!(
