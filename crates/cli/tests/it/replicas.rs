@@ -524,3 +524,121 @@ fn failed_logins_spread_over_the_replicas_count_once() {
         assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
     }
 }
+
+/// The revocation feed's credential in the feed test.
+const FEED_TOKEN: &str = "replicas-revocations-token-5c0e7a93d21f";
+
+/// Sessions logged out at once in the feed test.
+const FEED_SESSIONS: usize = 150;
+
+/// The revocation feed across replicas: [`FEED_SESSIONS`] sessions are logged out at once,
+/// spread over A, B and C by 15 threads, while a resource server polls the feed round-robin
+/// over the three, always passing the last cursor it got (from whichever replica). On
+/// PostgreSQL concurrent revocations commit out of order; the cursor must still make it
+/// see every one: after the logouts end and one more round of polls, the set it holds has
+/// all of them, and it never got a `reset` after its first answer.
+#[test]
+fn the_feed_polled_round_robin_sees_every_concurrent_logout() {
+    let Some(trio) = Trio::start(
+        "replicas_feed",
+        &[("TESSERA_REVOCATIONS__TOKEN", FEED_TOKEN)],
+    ) else {
+        return;
+    };
+    trio.signup("fiona");
+    // The sessions, logged in through all three replicas.
+    let sessions: Vec<tessera_testkit::Tokens> = thread::scope(|s| {
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let replica = &trio.replicas[t];
+                s.spawn(move || {
+                    (0..FEED_SESSIONS / 3)
+                        .map(|_| replica.api.login("fiona"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    assert_eq!(sessions.len(), FEED_SESSIONS);
+
+    let poll = |round: usize, cursor: &Option<String>| -> Value {
+        let replica = &trio.replicas[round % 3];
+        let path = match cursor {
+            Some(c) => format!("/v1/revocations?since={c}"),
+            None => "/v1/revocations".to_owned(),
+        };
+        let (status, body) = replica.api.get(&path, Some(FEED_TOKEN));
+        assert_eq!(status, 200, "replica {}: {body}", replica.name);
+        body
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seen: std::collections::HashSet<String> = thread::scope(|s| {
+        let poller = s.spawn(|| {
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor: Option<String> = None;
+            let mut round = 0;
+            let mut after_done = 0;
+            // Keep polling while the logouts run, then one full round-robin more.
+            while after_done < 3 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    after_done += 1;
+                }
+                let answer = poll(round, &cursor);
+                if cursor.is_some() {
+                    assert!(
+                        answer.get("reset").is_none(),
+                        "a reset mid-stream: {answer}"
+                    );
+                }
+                for e in answer["revocations"].as_array().unwrap() {
+                    seen.insert(e["sid"].as_str().unwrap().to_owned());
+                }
+                cursor = Some(answer["cursor"].as_str().unwrap().to_owned());
+                round += 1;
+                thread::sleep(Duration::from_millis(5));
+            }
+            eprintln!("feed: {round} polls, {} sessions seen", seen.len());
+            seen
+        });
+        // The logouts: 15 threads, each through the replicas in turn.
+        let chunk = FEED_SESSIONS / 15;
+        let workers: Vec<_> = sessions
+            .chunks(chunk)
+            .enumerate()
+            .map(|(w, mine)| {
+                let trio = &trio;
+                s.spawn(move || {
+                    for (i, t) in mine.iter().enumerate() {
+                        let replica = &trio.replicas[(w + i) % 3];
+                        let (status, body) = replica.api.post_json(
+                            "/v1/logout",
+                            None,
+                            &json!({ "refresh_token": t.refresh }),
+                        );
+                        assert_eq!(status, 204, "logout on {}: {body}", replica.name);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        poller.join().unwrap()
+    });
+    let missing: Vec<&String> = sessions
+        .iter()
+        .map(|t| &t.sid)
+        .filter(|sid| !seen.contains(*sid))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the feed never showed {} of {FEED_SESSIONS} logouts: {missing:?}\n{}",
+        missing.len(),
+        trio.logs()
+    );
+}
