@@ -58,6 +58,7 @@ pub use jws::{sign as sign_jws, Header, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
 pub use key::{signing_key_from_text, verifying_key_from_text, SigningKey, VerifyingKey};
 pub use secret::{SecretBytes, SecretString};
 pub use sign::Signer;
+pub use verify::raw::RawClaims;
 pub use verify::{Verified, Verifier, DEFAULT_LEEWAY};
 
 /// Base64url without padding, the encoding of every JOSE binary member.
