@@ -124,7 +124,9 @@ impl Discovery {
         // attacker's metadata could hand us its own keys.
         if raw.issuer != self.issuer {
             return Err(FetchError::new(format!(
-                "issuer metadata {url} names another issuer"
+                "issuer metadata {url} names another issuer (`{}`, not `{}`)",
+                raw.issuer.chars().take(200).collect::<String>(),
+                self.issuer
             )));
         }
         let jwks_uri = raw

@@ -105,6 +105,18 @@ pub(crate) struct KeyStatus {
     pub jwks_uri: Option<String>,
 }
 
+/// Records a fetch that ended without finishing (its task panicked or was cancelled), so
+/// the backoff applies instead of an immediate new attempt.
+struct Unfinished<'a>(Option<&'a IssuerState>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(issuer) = self.0.take() {
+            issuer.finish(Err("the key fetch was interrupted".to_owned()));
+        }
+    }
+}
+
 /// Waits until the fetch behind `rx` is done (its task drops the sender).
 pub(crate) async fn done(mut rx: watch::Receiver<()>) {
     while rx.changed().await.is_ok() {}
@@ -148,7 +160,9 @@ impl IssuerState {
         st.inflight = Some(rx.clone());
         let this = Arc::clone(self);
         let task = async move {
+            let mut guard = Unfinished(Some(&this));
             let result = this.fetch_keys().await;
+            guard.0 = None;
             this.finish(result);
             drop(tx);
         };
@@ -257,7 +271,11 @@ impl IssuerState {
     pub fn due_in(&self) -> Duration {
         let now = Instant::now();
         let st = self.lock();
-        if st.inflight.is_some() {
+        if st
+            .inflight
+            .as_ref()
+            .is_some_and(|rx| rx.has_changed().is_ok())
+        {
             // The task waits for it through `refresh` (which joins it).
             return Duration::ZERO;
         }

@@ -27,6 +27,8 @@ struct Memory {
     jwks: Mutex<JwkSet>,
     cache_control: Option<&'static str>,
     up: AtomicBool,
+    /// Makes the client panic (a bug in a caller's `Fetch`).
+    panics: AtomicBool,
     calls: Mutex<Vec<Instant>>,
     /// How long each answer takes, and how many are under way at most.
     delay: Mutex<Duration>,
@@ -50,6 +52,7 @@ impl Fetch for MemoryFetch {
             if !m.up.load(Ordering::SeqCst) {
                 return Err(FetchError::new("connection refused"));
             }
+            assert!(!m.panics.load(Ordering::SeqCst), "a buggy client");
             let mut headers = HeaderMap::new();
             if let Some(cc) = m.cache_control {
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static(cc));
@@ -90,6 +93,7 @@ fn setup(
         }),
         cache_control,
         up: AtomicBool::new(up),
+        panics: AtomicBool::new(false),
         calls: Mutex::new(Vec::new()),
         delay: Mutex::new(Duration::ZERO),
         inflight: AtomicUsize::new(0),
@@ -287,4 +291,20 @@ async fn one_fetch_is_in_flight_at_a_time() {
     assert_eq!(m.max_inflight.load(Ordering::SeqCst), 1);
     assert!(Instant::now() - start >= Duration::from_millis(4875));
     assert!(m.calls() >= 5, "the background refresh ran meanwhile");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_client_backs_off_like_a_failing_one() {
+    let start = Instant::now();
+    let (v, m, _) = setup(Some("max-age=1"), true, |b| b);
+    m.panics.store(true, Ordering::SeqCst);
+    at(start, 10.0).await;
+    // 0, then 0.25, 0.75, 1.75, 3.75, 7.75 s: the backoff, not a spin.
+    assert_eq!(m.calls(), 6, "{:?}", m.gaps());
+    let h = v.health();
+    assert_eq!(
+        h.issuers[0].last_fetch_error.as_deref(),
+        Some("the key fetch was interrupted")
+    );
+    assert!(!h.ready);
 }
