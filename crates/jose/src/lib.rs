@@ -60,6 +60,7 @@ pub use key::{
 };
 pub use secret::{SecretBytes, SecretString};
 pub use sign::Signer;
+pub use verify::raw::RawClaims;
 pub use verify::{Verified, Verifier, DEFAULT_LEEWAY};
 
 /// Base64url without padding, the encoding of every JOSE binary member.

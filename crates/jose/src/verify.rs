@@ -11,6 +11,8 @@ use crate::jwk::JwkSet;
 use crate::jws::{self, HeaderInfo, KeyChoice, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
 use crate::key::VerifyingKey;
 
+pub(crate) mod raw;
+
 /// Default clock leeway in seconds (the server's `tokens.leeway` default too).
 pub const DEFAULT_LEEWAY: u64 = 60;
 

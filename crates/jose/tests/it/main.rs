@@ -9,6 +9,7 @@ mod attacks;
 mod claims;
 mod keys;
 mod props;
+mod raw;
 mod vectors;
 
 use std::sync::OnceLock;
