@@ -5,6 +5,7 @@
 
 mod error;
 mod fetch;
+mod gate;
 mod input;
 mod keys;
 mod manual;
@@ -51,6 +52,9 @@ enum Command {
     /// List and revoke sessions in the configured database.
     #[command(subcommand)]
     Sessions(server_cmd::SessionsCommand),
+    /// Forward authentication for services behind a proxy (nginx auth_request, Traefik
+    /// forwardAuth, Caddy forward_auth, Envoy ext_authz): verifies Tessera access tokens.
+    Gate(gate::GateArgs),
     Completions(manual::CompletionsArgs),
     Man(manual::ManArgs),
 }
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd, &mut stdout),
         Command::Token(cmd) => token::run(cmd, now(), &mut stdout),
         Command::Serve(arg) => server_cmd::serve(arg),
+        Command::Gate(args) => gate::run(args),
         Command::Users(cmd) => server_cmd::users(cmd, &mut stdout),
         Command::Sessions(cmd) => server_cmd::sessions(cmd, &mut stdout),
         Command::Completions(args) => manual::completions(args, Cli::command(), &mut stdout),

@@ -49,7 +49,7 @@ pub use config::{Config, ConfigError};
 pub use cookie::{RefreshCookie, DEV_NAME as DEV_COOKIE_NAME, SECURE_NAME as COOKIE_NAME};
 pub use error::ApiError;
 pub use master_key::load_master_key;
-pub use serve::{init_logging, serve};
+pub use serve::{init_logging, serve, shutdown_signal};
 pub use startup::StartError;
 pub use state::{domain_settings, AppState};
 pub use store_adapter::connect as connect_store;

@@ -105,7 +105,8 @@ pub async fn serve(config: Config, admin_token: Option<SecretString>) -> Result<
     result
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM (the graceful-shutdown trigger of `serve` and `gate`).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

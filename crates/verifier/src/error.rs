@@ -106,6 +106,12 @@ impl Rejection {
         Rejection::new(RejectionKind::InvalidToken, description)
     }
 
+    /// A 401 `invalid_token` refusal of your own, for a check the verifier does not make (a
+    /// claim your service requires): the same body and challenge as the layer's.
+    pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
+        Rejection::invalid(description)
+    }
+
     pub(crate) fn unavailable(description: impl Into<Cow<'static, str>>) -> Self {
         Rejection::new(RejectionKind::Unavailable, description)
     }

@@ -140,6 +140,20 @@ where
     }
 }
 
+impl Verifier {
+    /// Verifies the `Authorization: Bearer` token of a request's headers with the layer's
+    /// rules, for servers that are not tower services (a forward-auth gate, another
+    /// framework): a request without a Bearer token gets the bare-challenge refusal, a
+    /// malformed header `invalid_token`, a token [`Verifier::verify`]'s answer.
+    pub async fn verify_headers(&self, headers: &HeaderMap) -> Result<AccessClaims, Rejection> {
+        match credentials(headers) {
+            Credentials::None => Err(self.missing()),
+            Credentials::Malformed(why) => self.count(Err(Rejection::invalid(why))),
+            Credentials::Bearer(_, token, _) => self.verify(token).await,
+        }
+    }
+}
+
 /// What the headers of a request lead to.
 enum Outcome {
     Anonymous,

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod decode;
 mod encode;
+mod gate;
 mod jwks_url;
 mod key_lifecycle;
 mod keys;

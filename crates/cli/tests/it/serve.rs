@@ -51,6 +51,11 @@ impl Server {
         Server::spawn(dir, port, &[])
     }
 
+    /// [`Server::start_on`] with the variables of `env` set as well.
+    pub fn start_on_with_env(dir: &Dir, port: u16, env: &[(&str, &str)]) -> Result<Server, String> {
+        Server::spawn(dir, port, env)
+    }
+
     fn spawn(dir: &Dir, port: u16, env: &[(&str, &str)]) -> Result<Server, String> {
         let log = dir.file(&format!("serve-{port}-{}.log", unique()));
         let out = File::create(&log).unwrap();
