@@ -90,10 +90,12 @@ async fn serve(args: GateArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::request(format!("gate: {e}")))
 }
 
-/// The gate's routes: `/auth` (any method), `/healthz`, `/readyz`, `/metrics`.
+/// The gate's routes: `/auth` and anything under it (any method; Envoy's `ext_authz`
+/// appends the original path to its `path_prefix`), `/healthz`, `/readyz`, `/metrics`.
 pub fn app(verifier: Verifier) -> Router {
     Router::new()
         .route("/auth", any(auth))
+        .route("/auth/{*path}", any(auth))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -1,4 +1,4 @@
-//! RFC 8414 discovery: the issuer's metadata names its `jwks_uri` and (Tessera, SPEC §8)
+//! RFC 8414 discovery: the issuer's metadata names its `jwks_uri` and (Tessera's extension)
 //! its `revocation_feed_endpoint`.
 
 use std::sync::{Arc, Mutex};

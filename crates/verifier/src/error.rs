@@ -1,5 +1,5 @@
 //! Refusals and configuration errors. The one place a refusal becomes an HTTP answer
-//! (SPEC §5): status, `{"error","error_description"}` body and the RFC 6750 challenge.
+//! (docs/http-api.md "Error codes"): status, `{"error","error_description"}` body and the RFC 6750 challenge.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -132,7 +132,7 @@ impl Rejection {
         )
     }
 
-    /// Maps a `tessera_jose` refusal to SPEC §5: `token_expired` stays distinct so the
+    /// Maps a `tessera_jose` refusal to the API's codes: `token_expired` stays distinct so the
     /// client refreshes; every other token problem is `invalid_token`.
     pub(crate) fn from_jose(e: &tessera_jose::Error) -> Self {
         match e.kind() {

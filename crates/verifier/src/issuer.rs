@@ -1,4 +1,4 @@
-//! One trusted issuer: its key cache (SPEC §8: one fetch in flight, refreshed ahead of
+//! One trusted issuer: its key cache (docs/resource-servers.md: one fetch in flight, refreshed ahead of
 //! max-age in the background, an unknown `kid` refetched at most once per cooldown, stale
 //! keys kept while the issuer is down, retries at least every 5 s while no keys are known)
 //! and its revocation feed.

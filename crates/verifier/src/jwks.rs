@@ -8,7 +8,7 @@ use http::HeaderMap;
 use tessera_jose::{JwkSet, Verifier as JoseVerifier, VerifyingKey};
 use tokio::time::Instant;
 
-/// The claim rules applied to every key set (SPEC §2, RFC 9068).
+/// The claim rules applied to every key set (docs/security.md, RFC 9068).
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     pub audiences: Vec<String>,

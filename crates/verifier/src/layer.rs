@@ -6,7 +6,7 @@ use crate::service::VerifierService;
 use crate::verifier::Verifier;
 
 /// Verifies the request's Bearer token and puts [`AccessClaims`](crate::AccessClaims) in
-/// its extensions; refuses with the answers of SPEC §5. Made by
+/// its extensions; refuses with the answers of docs/http-api.md "Error codes". Made by
 /// [`Verifier::layer`] (a token is required) or [`Verifier::optional_layer`] (requests
 /// without a token pass as anonymous).
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! # tessera-verifier
 //!
 //! Verifies Tessera's access tokens where they are used, without a call to the auth server
-//! per request (SPEC §8): a tower layer, axum extractors, a JWKS cache that keeps keys
+//! per request (docs/resource-servers.md): a tower layer, axum extractors, a JWKS cache that keeps keys
 //! fresh in the background, and a client of Tessera's revocation feed.
 //!
 //! ```no_run
@@ -29,7 +29,7 @@
 //!
 //! ## What a request meets
 //!
-//! The layer reads `Authorization: Bearer` and answers as SPEC §5 says: `{"error",
+//! The layer reads `Authorization: Bearer` and answers as Tessera's own API does (docs/http-api.md): `{"error",
 //! "error_description"}` bodies, 401 `invalid_token` with `WWW-Authenticate: Bearer
 //! error="invalid_token", error_description="…"` (malformed, bad signature, wrong
 //! `alg`/`iss`/`aud`/`typ`, unknown key, revoked session), 401 `token_expired` (so the

@@ -1,4 +1,4 @@
-//! The revocation feed client (SPEC §8): polls `GET {feed}[?since=CURSOR]` with the
+//! The revocation feed client (docs/http-api.md, "The revocation feed"): polls `GET {feed}[?since=CURSOR]` with the
 //! revocations token and keeps the revoked sessions as an atomically swapped snapshot, so
 //! the request path checks a `sid` in O(1) without a lock.
 //!
@@ -92,7 +92,7 @@ impl RevocationSet {
     }
 }
 
-/// One page of the feed, as SPEC §8 writes it.
+/// One page of the feed, as docs/http-api.md writes it.
 #[derive(Debug, Deserialize)]
 struct Page {
     cursor: String,
@@ -107,7 +107,7 @@ struct Entry {
     until: Until,
 }
 
-/// `until` in Unix seconds; integers or decimals (as numeric dates may be, SPEC §2).
+/// `until` in Unix seconds; integers or decimals (as numeric dates may be, RFC 7519).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Until {
@@ -267,7 +267,7 @@ impl Feed {
             s => return Err(FetchError::new(format!("the feed answered {}", s.as_u16()))),
         }
         let page: Page = serde_json::from_slice(&res.body)
-            .map_err(|_| FetchError::new("the feed's answer is not the JSON of SPEC §8"))?;
+            .map_err(|_| FetchError::new("the feed's answer is not the feed's JSON"))?;
         self.apply(&page, now());
         if let Ok(mut s) = self.state.lock() {
             s.cursor = Some(page.cursor);

@@ -106,7 +106,7 @@ fn segment(token: &str, index: usize) -> Option<Vec<u8>> {
 }
 
 impl Verifier {
-    /// A builder with the defaults of SPEC §8.
+    /// A builder with the defaults of docs/resource-servers.md.
     pub fn builder() -> VerifierBuilder {
         VerifierBuilder::default()
     }

@@ -195,6 +195,15 @@ fn gate_and_layer_accept_good_tokens_and_refuse_the_rest() {
     let t = user(&server, "alice");
     let (status, sub, sid, _) = gate.auth(Some(&t.access));
     assert_eq!(status, 200, "{}", gate.log_text());
+    // Envoy's ext_authz appends the original path to /auth; any method is fine.
+    let res = gate
+        .api
+        .agent()
+        .post(gate.api.url("/auth/orders/42?x=1"))
+        .header("authorization", format!("Bearer {}", t.access))
+        .send_empty()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
     let claims = server.api().me(&t.access).1;
     assert_eq!(sub.as_deref(), claims["sub"].as_str());
     assert_eq!(sid.as_deref(), Some(t.sid.as_str()));

@@ -1,4 +1,4 @@
-//! The revocation feed client against the test issuer's fake feed (SPEC §8).
+//! The revocation feed client against the test issuer's fake feed.
 
 use std::time::Duration;
 

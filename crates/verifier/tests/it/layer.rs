@@ -1,4 +1,4 @@
-//! Tokens through the layer and the extractors: the answers of SPEC §5.
+//! Tokens through the layer and the extractors: the answers of docs/http-api.md "Error codes".
 
 use std::time::Duration;
 

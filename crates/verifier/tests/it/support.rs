@@ -48,7 +48,7 @@ impl TestClock {
 
 /// The fake feed: an append-only log of revocations in generations. A cursor is
 /// `g{generation}:{entries seen}`; no cursor or one of an older generation gets the whole
-/// live list with `reset: true` (SPEC §8).
+/// live list with `reset: true` (docs/http-api.md).
 #[derive(Debug, Default)]
 pub struct FakeFeed {
     generation: u64,
