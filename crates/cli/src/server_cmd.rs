@@ -236,7 +236,7 @@ fn existing_master_key(config: &Config) -> Result<MasterKey, CliError> {
             file.display()
         )));
     }
-    load_master_key(env.as_deref(), file).map_err(|e| CliError::request(e.to_string()))
+    load_master_key(env.as_deref(), &config.keys).map_err(|e| CliError::request(e.to_string()))
 }
 
 fn key_error(e: KeyRingError) -> CliError {

@@ -317,6 +317,10 @@ impl Config {
                 rotation_period: b.positive("keys.rotation_period", raw.keys.rotation_period)?,
                 jwks_max_age: b.duration("keys.jwks_max_age", raw.keys.jwks_max_age)?,
                 master_key_file: PathBuf::from(master_key_file),
+                allow_readable_master_key_file: b.take(
+                    "keys.allow_readable_master_key_file",
+                    raw.keys.allow_readable_master_key_file,
+                )?,
             },
             revocations: RevocationsConfig {
                 token: revocations_token,
@@ -403,7 +407,7 @@ mod tests {
         );
         assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
-        assert_eq!(KEYS.len(), 35);
+        assert_eq!(KEYS.len(), 36);
         // Every `Value` default parses (fill_defaults would refuse to start otherwise).
         let mut raw = RawConfig::default();
         assert_eq!(raw.fill_defaults(), Ok(()));

@@ -248,15 +248,31 @@ impl FromRequest<AppState> for RefreshInput {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(token) = state.cookie().find(req.headers()) {
+        let cookie = state
+            .cookie()
+            .find(req.headers())
+            .map(|t| SecretString::new(t.to_owned()));
+        if cookie.is_some() {
             csrf::check(req.headers(), state.allowed_origins())?;
-            return Ok(RefreshInput {
-                token: Some(SecretString::new(token.to_owned())),
-                from_cookie: true,
-            });
         }
         let json = content_type_is(req.headers(), "application/json");
         let bytes = read_body(req, state).await?;
+        if let Some(token) = cookie {
+            // The cookie wins over a body token, but a body that is there must still be
+            // well-formed: a broken body is a broken client.
+            if !bytes.is_empty() {
+                if !json {
+                    return Err(ApiError::invalid_request(
+                        "expected Content-Type: application/json",
+                    ));
+                }
+                parse_json::<RefreshBody>(&bytes)?;
+            }
+            return Ok(RefreshInput {
+                token: Some(token),
+                from_cookie: true,
+            });
+        }
         if bytes.is_empty() {
             return Ok(RefreshInput {
                 token: None,

@@ -8,11 +8,19 @@ use std::path::Path;
 
 use tessera_tokens::MasterKey;
 
+use crate::config::KeysConfig;
 use crate::startup::StartError;
 
 /// Loads the master key from `env_value` (the value of `TESSERA_MASTER_KEY`) when set, else
-/// from `file`, creating the file (mode 0600) with a new random key when it does not exist.
-pub fn load_master_key(env_value: Option<&str>, file: &Path) -> Result<MasterKey, StartError> {
+/// from `keys.master_key_file`, creating the file (mode 0600) with a new random key when it
+/// does not exist. An existing file that group or others may read is refused, unless
+/// `keys.allow_readable_master_key_file` says otherwise: whoever reads it can forge tokens.
+pub fn load_master_key(
+    env_value: Option<&str>,
+    keys: &KeysConfig,
+) -> Result<MasterKey, StartError> {
+    let file = keys.master_key_file.as_path();
+    let allow_readable = keys.allow_readable_master_key_file;
     if let Some(v) = env_value {
         return MasterKey::from_base64url(v).map_err(|_| {
             StartError::MasterKey(
@@ -21,7 +29,7 @@ pub fn load_master_key(env_value: Option<&str>, file: &Path) -> Result<MasterKey
         });
     }
     match std::fs::read_to_string(file) {
-        Ok(text) => return read_existing(file, &text),
+        Ok(text) => return read_existing(file, &text, allow_readable),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => {
             return Err(StartError::MasterKey(format!(
@@ -42,7 +50,7 @@ pub fn load_master_key(env_value: Option<&str>, file: &Path) -> Result<MasterKey
             let text = std::fs::read_to_string(file).map_err(|e| {
                 StartError::MasterKey(format!("cannot read {}: {e}", file.display()))
             })?;
-            return read_existing(file, &text);
+            return read_existing(file, &text, allow_readable);
         }
         Err(e) => {
             return Err(StartError::MasterKey(format!(
@@ -63,11 +71,18 @@ pub fn load_master_key(env_value: Option<&str>, file: &Path) -> Result<MasterKey
     Ok(key)
 }
 
-fn read_existing(file: &Path, text: &str) -> Result<MasterKey, StartError> {
+fn read_existing(file: &Path, text: &str, allow_readable: bool) -> Result<MasterKey, StartError> {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(file) {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
+            if !allow_readable {
+                return Err(StartError::MasterKey(format!(
+                    "{} is readable by group or others: chmod 600 it (or set \
+                     keys.allow_readable_master_key_file = true)",
+                    file.display()
+                )));
+            }
             tracing::warn!(file = %file.display(), "the master key file is readable by group or others; chmod 600 it");
         }
     }
@@ -84,11 +99,19 @@ fn read_existing(file: &Path, text: &str) -> Result<MasterKey, StartError> {
 mod tests {
     use super::*;
 
+    fn keys(path: &Path, allow_readable: bool) -> KeysConfig {
+        let mut keys = crate::Config::defaults().keys;
+        keys.master_key_file = path.to_owned();
+        keys.allow_readable_master_key_file = allow_readable;
+        keys
+    }
+
     #[test]
     fn creates_with_mode_0600_then_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tessera.master.key");
-        let a = load_master_key(None, &path).unwrap();
+        let k = keys(&path, false);
+        let a = load_master_key(None, &k).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -97,13 +120,27 @@ mod tests {
                 0o600
             );
         }
-        let b = load_master_key(None, &path).unwrap();
+        let b = load_master_key(None, &k).unwrap();
         assert_eq!(a.to_base64url(), b.to_base64url());
         let env = MasterKey::generate().unwrap().to_base64url();
-        let c = load_master_key(Some(&env), &path).unwrap();
+        let c = load_master_key(Some(&env), &k).unwrap();
         assert_eq!(c.to_base64url(), env, "the environment wins over the file");
-        assert!(load_master_key(Some("short"), &path).is_err());
+        assert!(load_master_key(Some("short"), &k).is_err());
         std::fs::write(&path, "garbage").unwrap();
-        assert!(load_master_key(None, &path).is_err());
+        assert!(load_master_key(None, &k).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_master_key_file_others_can_read_stops_start_up_unless_allowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera.master.key");
+        let key = load_master_key(None, &keys(&path, false)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_master_key(None, &keys(&path, false)).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        let allowed = load_master_key(None, &keys(&path, true)).unwrap();
+        assert_eq!(allowed.to_base64url(), key.to_base64url());
     }
 }

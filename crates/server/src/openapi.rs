@@ -327,9 +327,11 @@ pub(crate) fn optional_body<S>(mut route: UtoipaMethodRouter<S>) -> UtoipaMethod
 /// `Set-Cookie` deleting the refresh cookie.
 fn cleared_cookie_header() -> utoipa::openapi::header::Header {
     string_header(
-        "Deletes the refresh cookie: `__Host-tessera_refresh=; Path=/; Max-Age=0; HttpOnly; \
-         Secure; SameSite=Strict` (`tessera_refresh` without `Secure` when `cookie.secure = \
-         false`; `SameSite=Lax` with `cookie.same_site = lax`).",
+        "Deletes the refresh cookie, when the request carried it (an answer to a request \
+         without the cookie never sets or clears it, except a successful login or refresh): \
+         `__Host-tessera_refresh=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict` \
+         (`tessera_refresh` without `Secure` when `cookie.secure = false`; `SameSite=Lax` \
+         with `cookie.same_site = lax`).",
     )
 }
 

@@ -64,7 +64,7 @@ pub async fn serve(config: Config, admin_token: Option<SecretString>) -> Result<
     let started = Instant::now();
     let store = open_store(&config.database).await?;
     let master_env = std::env::var("TESSERA_MASTER_KEY").ok();
-    let master = load_master_key(master_env.as_deref(), &config.keys.master_key_file)?;
+    let master = load_master_key(master_env.as_deref(), &config.keys)?;
     if admin_token.is_none() {
         tracing::info!("admin API disabled: TESSERA_ADMIN_TOKEN is not set");
     }

@@ -107,6 +107,7 @@ impl SqliteStore {
                 "sqlite: max_readers must be at least 1".into(),
             ));
         }
+        create_private(&path)?;
         let base = SqliteConnectOptions::new()
             .filename(&path)
             .foreign_keys(true)
@@ -162,6 +163,32 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Creates the database file, readable and writable by its owner only (mode 0600), when it
+/// does not exist: it holds password hashes and session data. SQLite gives the `-wal` and
+/// `-shm` files it creates next to it the database file's mode.
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "sqlite: cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// Applies the missing [`migrations::SQLITE`], each in its own `BEGIN IMMEDIATE`

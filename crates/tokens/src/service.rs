@@ -179,11 +179,16 @@ impl Auth {
         refresh: RefreshToken,
         now: UnixTime,
     ) -> Result<Issued, Failure> {
+        // Never past the session's absolute expiry: a token outliving its session would
+        // keep working after the session could no longer be refreshed.
+        let exp = now
+            .saturating_add(self.settings.access_ttl)
+            .min(session.expires_at);
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
             sub: session.user_id.clone(),
             aud: self.settings.audience.clone(),
-            exp: now + self.settings.access_ttl,
+            exp,
             iat: now,
             nbf: now,
             jti: new_id("at")?,
@@ -193,7 +198,7 @@ impl Auth {
         };
         Ok(Issued {
             access_token: self.keys.sign(&claims)?,
-            expires_in: self.settings.access_ttl,
+            expires_in: exp - now,
             refresh_token: refresh,
             refresh_expires_in: (session.expires_at.min(session.idle_expires_at) - now).max(0),
             session_id: SessionId::new(session.id.as_str()),
@@ -204,7 +209,11 @@ impl Auth {
     /// Rotates a refresh token: spends it and returns a new pair. A token spent less than
     /// the grace window ago gets the same successor again; one spent earlier revokes its
     /// session (RFC 9700 §4.14.2).
-    pub async fn refresh(&self, presented: &str) -> Result<Issued, RefreshError> {
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, RefreshError> {
         let token = RefreshToken::parse(presented).ok_or(RefreshError::Unknown)?;
         let successor = token.successor(&self.successor_key);
         let now = self.now();
@@ -229,9 +238,21 @@ impl Auth {
             RotateOutcome::Revoked => Err(RefreshError::Revoked),
             RotateOutcome::Unknown => Err(RefreshError::Unknown),
             RotateOutcome::Reused => {
-                tracing::warn!("refresh token reuse detected; session revoked");
-                if let Ok(Some(s)) = self.store.session_by_token(&token.hash()).await {
-                    self.note_revoked(SessionId::new(s.id), now);
+                // A security event, whoever presented the token: the thief or the owner.
+                match self.store.session_by_token(&token.hash()).await {
+                    Ok(Some(s)) => {
+                        tracing::warn!(
+                            user_id = %s.user_id,
+                            session_id = %s.id,
+                            ip = client.ip.as_deref().unwrap_or("unknown"),
+                            "refresh token reuse detected; session revoked"
+                        );
+                        self.note_revoked(SessionId::new(s.id), now);
+                    }
+                    _ => tracing::warn!(
+                        ip = client.ip.as_deref().unwrap_or("unknown"),
+                        "refresh token reuse detected; session revoked"
+                    ),
                 }
                 Err(RefreshError::Reused)
             }

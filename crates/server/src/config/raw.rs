@@ -173,6 +173,8 @@ sections! {
             "Cache-Control max-age of the JWKS, and how long a new key is published before it signs",
         master_key_file: String [Value("tessera.master.key")]
             "master key file used when TESSERA_MASTER_KEY is unset",
+        allow_readable_master_key_file: bool [Value("false")]
+            "start even when group or others may read the master key file",
     }
     revocations: RawRevocations {
         token: String [Unset]

@@ -182,6 +182,9 @@ pub struct KeysConfig {
     /// The master key file used when `TESSERA_MASTER_KEY` is unset (`tessera.master.key`,
     /// relative to the working directory).
     pub master_key_file: PathBuf,
+    /// Start even when group or others may read the master key file (`false`: such a file
+    /// stops start-up).
+    pub allow_readable_master_key_file: bool,
 }
 
 /// `[revocations]`.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::extract::{Bearer, PathId};
 use crate::openapi::error_answers;
-use crate::routes::no_content_clearing_cookie;
+use crate::routes::no_content;
 use crate::state::AppState;
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -166,6 +166,7 @@ error_answers!(LogoutAllErrors = [InvalidToken, TokenExpired, Internal, Unavaila
 )]
 pub async fn logout_all(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Bearer(claims): Bearer,
 ) -> Result<Response, ApiError> {
     let n = state
@@ -173,5 +174,5 @@ pub async fn logout_all(
         .revoke_user(&claims.user_id(), RevokeReason::User)
         .await?;
     tracing::info!(user_id = %claims.sub, sessions = n, "logged out everywhere");
-    Ok(no_content_clearing_cookie(&state))
+    Ok(no_content(&state, state.cookie().find(&headers).is_some()))
 }

@@ -74,11 +74,17 @@ pub(crate) fn token_response(state: &AppState, issued: &Issued, by_cookie: bool)
     res
 }
 
-/// A 204 that also clears the refresh cookie.
-pub(crate) fn no_content_clearing_cookie(state: &AppState) -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [(SET_COOKIE, state.cookie().clear())],
-    )
-        .into_response()
+/// A 204; it also clears the refresh cookie when the request carried it. An answer to a
+/// request without the cookie never touches it: otherwise any page could log a browser out
+/// with a cross-site POST (which `SameSite=Strict` sends without the cookie).
+pub(crate) fn no_content(state: &AppState, carried_cookie: bool) -> Response {
+    if carried_cookie {
+        (
+            StatusCode::NO_CONTENT,
+            [(SET_COOKIE, state.cookie().clear())],
+        )
+            .into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
 }

@@ -11,7 +11,7 @@ use crate::extract::{Client, RefreshInput};
 use crate::metrics::RefreshOutcome;
 use crate::openapi::error_answers;
 use crate::rate_limit::{Bucket, RetryAfter};
-use crate::routes::{no_content_clearing_cookie, token_response, TokenResponse};
+use crate::routes::{no_content, token_response, TokenResponse};
 use crate::state::AppState;
 
 const NO_TOKEN: &str =
@@ -109,9 +109,9 @@ pub async fn refresh(
     }
     let Some(token) = input.token else {
         metrics.refresh(RefreshOutcome::Unknown);
-        return Err(ApiError::invalid_refresh_token(NO_TOKEN).clearing(state.cookie()));
+        return Err(ApiError::invalid_refresh_token(NO_TOKEN));
     };
-    match state.auth().refresh(token.expose_secret()).await {
+    match state.auth().refresh(token.expose_secret(), &client.0).await {
         Ok(issued) => {
             metrics.refresh(RefreshOutcome::Rotated);
             tracing::debug!(session_id = %issued.session_id, "refresh");
@@ -119,7 +119,13 @@ pub async fn refresh(
         }
         Err(e) => {
             metrics.refresh(outcome(&e));
-            Err(ApiError::from(e).clearing(state.cookie()))
+            let e = ApiError::from(e);
+            // Only the cookie the request carried is cleared (see `no_content`).
+            Err(if input.from_cookie {
+                e.clearing(state.cookie())
+            } else {
+                e
+            })
         }
     }
 }
@@ -150,8 +156,8 @@ pub async fn logout(
     input: RefreshInput,
 ) -> Result<Response, ApiError> {
     let Some(token) = input.token else {
-        return Err(ApiError::invalid_refresh_token(NO_TOKEN).clearing(state.cookie()));
+        return Err(ApiError::invalid_refresh_token(NO_TOKEN));
     };
     state.auth().logout(token.expose_secret()).await?;
-    Ok(no_content_clearing_cookie(&state))
+    Ok(no_content(&state, input.from_cookie))
 }

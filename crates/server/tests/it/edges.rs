@@ -180,3 +180,53 @@ async fn huge_headers_and_odd_bearer_values_never_500() {
         .unwrap();
     assert_error(res, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
 }
+
+/// A body that is present but is not valid JSON, or not UTF-8, is 400 `invalid_request` on
+/// every JSON route — refresh and logout included, whose token may also come from the
+/// cookie (a broken body is a broken client, not a missing token).
+#[tokio::test]
+async fn a_malformed_or_non_utf8_json_body_is_400_on_every_json_route() {
+    let app = TestApp::start().await;
+    let bodies: [&[u8]; 4] = [
+        b"{",
+        b"{\"refresh_token\": \"\xff\xfe\"}",
+        b"\xff\xfe\xfd",
+        b"[1, 2",
+    ];
+    for path in ["/v1/users", "/v1/login", "/v1/token/refresh", "/v1/logout"] {
+        for body in bodies {
+            let res = app
+                .post(path)
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+        }
+    }
+    // With the refresh cookie too: the body is still read, and refused when broken —
+    // before anything is spent or revoked.
+    app.signup("alice").await;
+    let (_, cookie) = app.login_cookie("alice").await;
+    for path in ["/v1/token/refresh", "/v1/logout"] {
+        let res = app
+            .with_cookie(path, &cookie)
+            .header("content-type", "application/json")
+            .body(&b"{\"refresh_token\": \"\xff\"}"[..])
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    let res = app
+        .with_cookie("/v1/token/refresh", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the cookie's session is untouched"
+    );
+}

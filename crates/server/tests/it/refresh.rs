@@ -220,9 +220,39 @@ async fn logout_by_cookie_revokes_the_session_and_clears_the_cookie() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert!(set_cookie_line(res.headers())
-        .unwrap()
-        .contains("Max-Age=0"));
+    // That request carried no cookie: its answer leaves the cookie alone.
+    assert_eq!(set_cookie_line(res.headers()), None);
+}
+
+/// A page on another site can make a browser POST to refresh or logout, but (with
+/// `SameSite=Strict`) without the cookie: the answers must not clear the cookie, or any
+/// page could log its visitors out of Tessera. Body-token requests never touch it either.
+#[tokio::test]
+async fn answers_to_requests_without_the_cookie_never_clear_it() {
+    let app = TestApp::start().await;
+    let (_, t) = app.user("alice").await;
+    for path in ["/v1/token/refresh", "/v1/logout"] {
+        let res = app
+            .post(path)
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        let (headers, _) =
+            assert_error(res, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+        assert_eq!(set_cookie_line(&headers), None, "{path}");
+    }
+    let res = app.refresh_body("x".repeat(43).as_str()).await;
+    let (headers, _) = assert_error(res, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
+    assert_eq!(set_cookie_line(&headers), None);
+    let res = app
+        .post_json("/v1/logout", json!({"refresh_token": t.refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(set_cookie_line(res.headers()), None);
 }
 
 #[tokio::test]

@@ -113,9 +113,11 @@ async fn logout_all_revokes_every_session_of_the_user() {
     let a = app.login("alice").await;
     let b = app.login("alice").await;
     let (_, bob) = app.user("bob").await;
+    // From a browser, the request carries the cookie: its answer clears it.
     let res = app
         .post("/v1/logout/all")
         .bearer_auth(&a.access)
+        .header("cookie", format!("{COOKIE}=anything"))
         .send()
         .await
         .unwrap();

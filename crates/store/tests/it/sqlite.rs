@@ -276,3 +276,25 @@ async fn refresh_tokens_are_stored_as_32_byte_blobs() {
     assert_eq!(row.get::<String, _>(0), "blob");
     assert_eq!(row.get::<i64, _>(1), 32);
 }
+
+/// The database holds password hashes: it and the `-wal` and `-shm` files SQLite creates
+/// beside it are readable and writable by their owner only (mode 0600), whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_and_its_wal_and_shm_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&url(dir.path()), SqliteOptions::default())
+        .await
+        .unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    let db = sqlite_path(&url(dir.path())).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path}");
+    }
+}

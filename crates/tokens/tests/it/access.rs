@@ -1,7 +1,7 @@
 //! Access tokens: verification without the database, expiry with leeway, introspection
 //! and RFC 7009 revocation.
 
-use tessera_tokens::{AccessError, Introspection};
+use tessera_tokens::{AccessError, ClientInfo, Introspection};
 
 use crate::Domain;
 
@@ -53,7 +53,7 @@ async fn introspection_knows_live_tokens_only() {
         other => panic!("{other:?}"),
     }
     // Spent (even inside the grace window), then garbage: inactive.
-    let next = d.auth.refresh(rt).await.unwrap();
+    let next = d.auth.refresh(rt, &ClientInfo::default()).await.unwrap();
     assert_eq!(
         d.auth.introspect(rt).await.unwrap(),
         Introspection::Inactive
@@ -70,5 +70,32 @@ async fn introspection_knows_live_tokens_only() {
             .await
             .unwrap(),
         Introspection::Inactive
+    );
+}
+
+/// An access token never outlives its session: near the session's absolute expiry, `exp`
+/// (and `expires_in`) stop at it.
+#[tokio::test]
+async fn an_access_token_never_outlives_its_session() {
+    let d = crate::Domain::with(tessera_tokens::Settings {
+        refresh_ttl: 600,
+        idle_timeout: 600,
+        ..crate::settings()
+    })
+    .await;
+    let (_, s) = d.user("alice").await;
+    assert_eq!(s.expires_in, 600, "15 min asked, 10 min of session left");
+    let claims = d.auth.verify_access(&s.access_token).unwrap();
+    assert_eq!(claims.exp, crate::T0 + 600);
+    d.clock.advance(300);
+    let next = d
+        .auth
+        .refresh(s.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(next.expires_in, 300);
+    assert_eq!(
+        d.auth.verify_access(&next.access_token).unwrap().exp,
+        crate::T0 + 600
     );
 }

@@ -1,6 +1,6 @@
 //! Refresh rotation (rotation, the grace window, reuse detection, expiry; docs/http-api.md).
 
-use tessera_tokens::{RefreshError, RevokeReason};
+use tessera_tokens::{ClientInfo, RefreshError, RevokeReason};
 
 use crate::{settings, Domain};
 
@@ -10,7 +10,7 @@ async fn a_refresh_rotates_and_the_old_token_is_spent() {
     let (user, first) = d.user("alice").await;
     let second = d
         .auth
-        .refresh(first.refresh_token.expose_secret())
+        .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
         .await
         .unwrap();
     assert_ne!(
@@ -29,9 +29,9 @@ async fn inside_the_grace_window_the_spent_token_gets_the_same_successor() {
     let d = Domain::new().await;
     let (_, first) = d.user("alice").await;
     let old = first.refresh_token.expose_secret();
-    let a = d.auth.refresh(old).await.unwrap();
+    let a = d.auth.refresh(old, &ClientInfo::default()).await.unwrap();
     d.clock.advance(9);
-    let b = d.auth.refresh(old).await.unwrap();
+    let b = d.auth.refresh(old, &ClientInfo::default()).await.unwrap();
     assert_eq!(
         a.refresh_token.expose_secret(),
         b.refresh_token.expose_secret()
@@ -39,7 +39,7 @@ async fn inside_the_grace_window_the_spent_token_gets_the_same_successor() {
     // The successor is live: it rotates normally.
     assert!(d
         .auth
-        .refresh(b.refresh_token.expose_secret())
+        .refresh(b.refresh_token.expose_secret(), &ClientInfo::default())
         .await
         .is_ok());
 }
@@ -49,13 +49,19 @@ async fn after_the_grace_window_a_spent_token_revokes_the_whole_family() {
     let d = Domain::new().await;
     let (_, first) = d.user("alice").await;
     let old = first.refresh_token.expose_secret();
-    let next = d.auth.refresh(old).await.unwrap();
+    let next = d.auth.refresh(old, &ClientInfo::default()).await.unwrap();
     d.clock.advance(10);
-    assert_eq!(d.auth.refresh(old).await.unwrap_err(), RefreshError::Reused);
+    assert_eq!(
+        d.auth
+            .refresh(old, &ClientInfo::default())
+            .await
+            .unwrap_err(),
+        RefreshError::Reused
+    );
     // The thief's (or the owner's) successor dies with the family ...
     assert_eq!(
         d.auth
-            .refresh(next.refresh_token.expose_secret())
+            .refresh(next.refresh_token.expose_secret(), &ClientInfo::default())
             .await
             .unwrap_err(),
         RefreshError::Revoked
@@ -80,8 +86,14 @@ async fn with_the_grace_window_off_any_second_use_is_reuse() {
     .await;
     let (_, first) = d.user("alice").await;
     let old = first.refresh_token.expose_secret();
-    d.auth.refresh(old).await.unwrap();
-    assert_eq!(d.auth.refresh(old).await.unwrap_err(), RefreshError::Reused);
+    d.auth.refresh(old, &ClientInfo::default()).await.unwrap();
+    assert_eq!(
+        d.auth
+            .refresh(old, &ClientInfo::default())
+            .await
+            .unwrap_err(),
+        RefreshError::Reused
+    );
 }
 
 #[tokio::test]
@@ -94,14 +106,17 @@ async fn an_idle_session_expires_and_use_slides_the_idle_expiry() {
         d.clock.advance(6 * 86_400);
         token = d
             .auth
-            .refresh(token.expose_secret())
+            .refresh(token.expose_secret(), &ClientInfo::default())
             .await
             .unwrap()
             .refresh_token;
     }
     d.clock.advance(7 * 86_400);
     assert_eq!(
-        d.auth.refresh(token.expose_secret()).await.unwrap_err(),
+        d.auth
+            .refresh(token.expose_secret(), &ClientInfo::default())
+            .await
+            .unwrap_err(),
         RefreshError::Expired
     );
 }
@@ -114,7 +129,11 @@ async fn the_absolute_lifetime_is_never_extended() {
     // Refreshing every 5 days keeps the session active until day 14, not beyond.
     for day in [5, 10] {
         d.clock.advance(5 * 86_400);
-        let issued = d.auth.refresh(token.expose_secret()).await.unwrap();
+        let issued = d
+            .auth
+            .refresh(token.expose_secret(), &ClientInfo::default())
+            .await
+            .unwrap();
         assert_eq!(
             issued.refresh_expires_in,
             (14 - day).min(7) * 86_400,
@@ -124,7 +143,10 @@ async fn the_absolute_lifetime_is_never_extended() {
     }
     d.clock.advance(4 * 86_400);
     assert_eq!(
-        d.auth.refresh(token.expose_secret()).await.unwrap_err(),
+        d.auth
+            .refresh(token.expose_secret(), &ClientInfo::default())
+            .await
+            .unwrap_err(),
         RefreshError::Expired
     );
 }
@@ -135,7 +157,10 @@ async fn unknown_and_malformed_tokens_are_unknown() {
     d.user("alice").await;
     for junk in ["", "abc", &"A".repeat(43), &"!".repeat(43), "a.b.c"] {
         assert_eq!(
-            d.auth.refresh(junk).await.unwrap_err(),
+            d.auth
+                .refresh(junk, &ClientInfo::default())
+                .await
+                .unwrap_err(),
             RefreshError::Unknown,
             "{junk:?}"
         );

@@ -1,7 +1,7 @@
 //! Logout, session lists and revocation: whose sessions can be revoked, and what a
 //! revocation does to the session's tokens.
 
-use tessera_tokens::{RefreshError, RevokeReason, SessionError, SessionId, UserId};
+use tessera_tokens::{ClientInfo, RefreshError, RevokeReason, SessionError, SessionId, UserId};
 
 use crate::Domain;
 
@@ -13,7 +13,13 @@ async fn logout_revokes_the_session_and_is_idempotent() {
     d.auth.logout(rt).await.unwrap();
     d.auth.logout(rt).await.unwrap();
     d.auth.logout("not a token").await.unwrap();
-    assert_eq!(d.auth.refresh(rt).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        d.auth
+            .refresh(rt, &ClientInfo::default())
+            .await
+            .unwrap_err(),
+        RefreshError::Revoked
+    );
     assert!(d.auth.verify_access(&s.access_token).is_err());
 }
 
@@ -67,7 +73,7 @@ async fn logout_everywhere_and_admin_revocation_end_every_session_of_one_user() 
     for s in [&a1, &a2] {
         assert_eq!(
             d.auth
-                .refresh(s.refresh_token.expose_secret())
+                .refresh(s.refresh_token.expose_secret(), &ClientInfo::default())
                 .await
                 .unwrap_err(),
             RefreshError::Revoked
