@@ -23,8 +23,8 @@ pub use values::{parse_duration, parse_redis_url};
 
 pub use sections::{
     CookieConfig, CorsConfig, DatabaseConfig, Delivery, KeysConfig, LogConfig, LogFormat,
-    PasswordConfig, RateLimitConfig, RedisConfig, RevocationsConfig, SameSite, ServerConfig,
-    SignupConfig, Synchronous, TokensConfig,
+    MetricsConfig, PasswordConfig, RateLimitConfig, RedisConfig, RevocationsConfig, SameSite,
+    ServerConfig, SignupConfig, Synchronous, TokensConfig,
 };
 
 /// Why the configuration was refused. The message names the key (or variable) at fault.
@@ -88,6 +88,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// `[revocations]`.
     pub revocations: RevocationsConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
     /// `[log]`.
     pub log: LogConfig,
 }
@@ -233,13 +235,9 @@ impl Config {
             }
             None => None,
         };
-        let revocations_token = match raw.revocations.token {
-            // A guessable credential would open the list of revoked sessions to anyone.
-            Some(t) if t.chars().count() < 32 => {
-                return Err(b.invalid("revocations.token", "must be at least 32 characters"))
-            }
-            t => t.map(SecretString::new),
-        };
+        // A guessable credential would open what it guards to anyone.
+        let revocations_token = b.secret("revocations.token", raw.revocations.token)?;
+        let metrics_token = b.secret("metrics.token", raw.metrics.token)?;
         let key_prefix = b.take("redis.key_prefix", raw.redis.key_prefix)?;
         if key_prefix.is_empty()
             || key_prefix.len() > 64
@@ -325,6 +323,9 @@ impl Config {
             revocations: RevocationsConfig {
                 token: revocations_token,
             },
+            metrics: MetricsConfig {
+                token: metrics_token,
+            },
             log: LogConfig {
                 format: b.choice("log.format", raw.log.format)?,
                 level,
@@ -332,6 +333,10 @@ impl Config {
         })
     }
 }
+
+/// The shortest Bearer credential accepted in the configuration (and for
+/// `TESSERA_ADMIN_TOKEN`): 32 characters, so none is guessable.
+pub const MIN_SECRET_CHARS: usize = 32;
 
 /// Which environment variable set which key, for error messages.
 #[derive(Debug, Default)]
@@ -372,6 +377,21 @@ impl Builder<'_> {
         Ok(d)
     }
 
+    /// An optional Bearer credential: at least [`MIN_SECRET_CHARS`] characters.
+    fn secret(
+        &self,
+        key: &'static str,
+        v: Option<String>,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        match v {
+            Some(t) if t.chars().count() < MIN_SECRET_CHARS => Err(self.invalid(
+                key,
+                format!("must be at least {MIN_SECRET_CHARS} characters"),
+            )),
+            t => Ok(t.map(SecretString::new)),
+        }
+    }
+
     fn choice<T: Choice>(&self, key: &'static str, v: Option<String>) -> Result<T, ConfigError> {
         let text = self.take(key, v)?;
         T::parse(text.trim()).ok_or_else(|| self.invalid(key, format!("expected {}", T::EXPECTED)))
@@ -407,7 +427,7 @@ mod tests {
         );
         assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
-        assert_eq!(KEYS.len(), 36);
+        assert_eq!(KEYS.len(), 37);
         // Every `Value` default parses (fill_defaults would refuse to start otherwise).
         let mut raw = RawConfig::default();
         assert_eq!(raw.fill_defaults(), Ok(()));

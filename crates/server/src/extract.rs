@@ -167,6 +167,22 @@ impl FromRequestParts<AppState> for FeedReader {
     }
 }
 
+/// A reader of `/metrics`: anyone when `metrics.token` is unset, else that Bearer token.
+#[derive(Debug)]
+pub struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !state.metrics_protected() {
+            return Ok(MetricsReader);
+        }
+        let token = require_bearer(&parts.headers, "missing metrics token")?;
+        state.check_metrics_reader(token).map(|()| MetricsReader)
+    }
+}
+
 /// Who is calling: `User-Agent` and IP (the peer address, or the last `X-Forwarded-For`
 /// hop when `server.trust_forwarded_for` is on).
 #[derive(Debug)]

@@ -43,6 +43,8 @@ pub(crate) mod scheme {
     pub const ADMIN_TOKEN: &str = "admin_token";
     /// `Authorization: Bearer <revocations.token>`.
     pub const REVOCATIONS_TOKEN: &str = "revocations_token";
+    /// `Authorization: Bearer <metrics.token>`.
+    pub const METRICS_TOKEN: &str = "metrics_token";
 }
 
 /// One kind of error answer (docs/http-api.md "Error codes"): its status, its `error` code, and when it is given.
@@ -68,6 +70,8 @@ pub(crate) enum Answer {
     InvalidAdminToken,
     /// 401 `invalid_token` of the revocations (or admin) token, with `WWW-Authenticate`.
     InvalidRevocationsToken,
+    /// 401 `invalid_token` of the metrics token, with `WWW-Authenticate`.
+    InvalidMetricsToken,
     /// 401 `token_expired`, with `WWW-Authenticate`.
     TokenExpired,
     /// 401 `refresh_token_expired`, `login_required`.
@@ -162,6 +166,12 @@ impl Answer {
                 "invalid_token",
                 "invalid revocations token",
                 "the revocations token (or admin token) is missing or wrong",
+            ),
+            InvalidMetricsToken => (
+                401,
+                "invalid_token",
+                "invalid metrics token",
+                "`metrics.token` is set and the request's token is missing or wrong",
             ),
             TokenExpired => (
                 401,
@@ -274,6 +284,7 @@ impl Answer {
             Answer::InvalidToken
                 | Answer::InvalidAdminToken
                 | Answer::InvalidRevocationsToken
+                | Answer::InvalidMetricsToken
                 | Answer::TokenExpired
         )
     }
@@ -511,6 +522,18 @@ pub(crate) fn preamble() -> OpenApi {
                             .description(Some(
                                 "The operator's token, `TESSERA_ADMIN_TOKEN` on the server. \
                                  Without one configured, admin routes answer `403 forbidden`.",
+                            ))
+                            .build(),
+                    ),
+                )
+                .security_scheme(
+                    scheme::METRICS_TOKEN,
+                    SecurityScheme::Http(
+                        HttpBuilder::new()
+                            .scheme(HttpAuthScheme::Bearer)
+                            .description(Some(
+                                "`metrics.token` on the server, when set: then only it reads \
+                                 `/metrics`.",
                             ))
                             .build(),
                     ),

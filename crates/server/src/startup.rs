@@ -12,6 +12,9 @@ pub enum StartError {
     /// The configuration was refused.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `TESSERA_ADMIN_TOKEN` is too short to be a secret.
+    #[error("TESSERA_ADMIN_TOKEN must be at least 32 characters (use a long random value)")]
+    AdminTokenTooShort,
     /// The master key could not be read or created.
     #[error("master key: {0}")]
     MasterKey(String),

@@ -9,7 +9,7 @@ use tessera_jose::primitives::{constant_time_eq, sha256};
 use tessera_jose::SecretString;
 use tessera_tokens::{Auth, Clock, MasterKey, PasswordParams, Settings, Store};
 
-use crate::config::Config;
+use crate::config::{Config, MIN_SECRET_CHARS};
 use crate::cookie::RefreshCookie;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -30,6 +30,8 @@ struct Inner {
     admin_digest: Option<[u8; 32]>,
     /// SHA-256 of `revocations.token`; the feed also takes the admin token.
     revocations_digest: Option<[u8; 32]>,
+    /// SHA-256 of `metrics.token`; `None` leaves `/metrics` open.
+    metrics_digest: Option<[u8; 32]>,
     cookie: RefreshCookie,
     jwks_cache_control: HeaderValue,
     metadata: Bytes,
@@ -51,9 +53,14 @@ impl AppState {
         let auth = Auth::new(store, Arc::clone(&clock), &master, settings)
             .await
             .map_err(StartError::Keys)?;
-        let admin_digest = admin_token
-            .filter(|t| !t.expose_secret().is_empty())
-            .map(|t| sha256(t.expose_secret().as_bytes()));
+        let admin_token = admin_token.filter(|t| !t.expose_secret().is_empty());
+        if admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().chars().count() < MIN_SECRET_CHARS)
+        {
+            return Err(StartError::AdminTokenTooShort);
+        }
+        let admin_digest = admin_token.map(|t| sha256(t.expose_secret().as_bytes()));
         let jwks_cache_control = HeaderValue::from_str(&format!(
             "public, max-age={}",
             config.keys.jwks_max_age.as_secs()
@@ -71,6 +78,11 @@ impl AppState {
             limiter,
             metrics: Arc::new(Metrics::default()),
             admin_digest,
+            metrics_digest: config
+                .metrics
+                .token
+                .as_ref()
+                .map(|t| sha256(t.expose_secret().as_bytes())),
             revocations_digest: config
                 .revocations
                 .token
@@ -171,6 +183,22 @@ impl AppState {
             Ok(())
         } else {
             Err(ApiError::invalid_token("invalid revocations token"))
+        }
+    }
+}
+
+impl AppState {
+    /// True when `/metrics` requires a token (`metrics.token`).
+    pub fn metrics_protected(&self) -> bool {
+        self.0.metrics_digest.is_some()
+    }
+
+    /// Checks a presented metrics token in constant time.
+    pub fn check_metrics_reader(&self, presented: &str) -> Result<(), ApiError> {
+        if matches_digest(presented, self.0.metrics_digest.as_ref()) {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_token("invalid metrics token"))
         }
     }
 }

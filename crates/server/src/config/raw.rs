@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub(super) redis: RawRedis,
     pub(super) keys: RawKeys,
     pub(super) revocations: RawRevocations,
+    pub(super) metrics: RawMetrics,
     pub(super) log: RawLog,
 }
 
@@ -179,6 +180,10 @@ sections! {
     revocations: RawRevocations {
         token: String [Unset]
             "Bearer credential of resource servers for GET /v1/revocations (at least 32 characters)",
+    }
+    metrics: RawMetrics {
+        token: String [Unset]
+            "Bearer credential GET /metrics requires (unset: open; at least 32 characters)",
     }
     log: RawLog {
         format: String [Value("text")] "text or json, on stderr",

@@ -195,6 +195,13 @@ pub struct RevocationsConfig {
     pub token: Option<SecretString>,
 }
 
+/// `[metrics]`.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// When set, `GET /metrics` answers only `Authorization: Bearer` this (unset: open).
+    pub token: Option<SecretString>,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone)]
 pub struct LogConfig {

@@ -9,6 +9,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::extract::MetricsReader;
+use crate::openapi::error_answers;
 use crate::state::AppState;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -132,7 +134,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     json(status, serde_json::to_string(&body).unwrap_or_default())
 }
 
-/// The metrics in Prometheus text format.
+error_answers!(MetricsErrors = [InvalidMetricsToken]);
+
+/// The metrics in Prometheus text format; with `metrics.token` set, only for that Bearer
+/// token (401 `invalid_token` otherwise).
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -141,14 +146,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     summary = "Prometheus metrics",
     description = "Text exposition format 0.0.4: requests by route (the path templates of \
         this document, `unmatched` for none), method and status; latency histograms by \
-        route; logins, signups and refreshes by outcome; refresh-token reuse detections.",
+        route; logins, signups and refreshes by outcome; refresh-token reuse detections. \
+        Open unless `metrics.token` is set; then only that Bearer token reads them.",
+    security((), ("metrics_token" = [])),
     responses(
         (status = 200, description = "The metrics.", body = String,
             content_type = "text/plain; version=0.0.4; charset=utf-8",
             headers(("Cache-Control" = String, description = "`no-store`"))),
+        MetricsErrors,
     ),
 )]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, _reader: MetricsReader) -> Response {
     (
         [
             (

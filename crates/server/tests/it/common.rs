@@ -19,7 +19,7 @@ pub use tessera_testkit::api::{tokens, Tokens, PASSWORD};
 use tessera_tokens::{ManualClock, MasterKey, PasswordParams};
 
 /// The admin token of apps started with one.
-pub const ADMIN: &str = "test-admin-token-7f3a9c1e5b";
+pub const ADMIN: &str = "test-admin-token-7f3a9c1e5b-0123456789";
 /// Start time of every manual clock.
 pub const T0: i64 = 1_800_000_000;
 /// `server.public_url` of test apps: the one browser origin allowed by default.

@@ -123,3 +123,61 @@ async fn a_database_outage_answers_503_unavailable_but_access_tokens_still_verif
         "{m}"
     );
 }
+
+/// `/metrics` is open by default; with `metrics.token` set, only that Bearer token reads it
+/// (a bare challenge without a token, `invalid_token` with another one).
+#[tokio::test]
+async fn metrics_token_guards_the_metrics() {
+    let open = TestApp::start().await;
+    assert_eq!(open.get("/metrics").send().await.unwrap().status(), 200);
+    let token = "metrics-token-of-this-test-0123456789abc";
+    let app = TestApp::setup()
+        .env("TESSERA_METRICS__TOKEN", token)
+        .start()
+        .await;
+    assert_no_token_error(app.get("/metrics").send().await.unwrap()).await;
+    for wrong in [&format!("{token}x")[..], ADMIN] {
+        let res = app.get("/metrics").bearer_auth(wrong).send().await.unwrap();
+        assert_bearer_error(res, "invalid_token").await;
+    }
+    let res = app.get("/metrics").bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("tessera_http_requests_total"));
+}
+
+/// Short credentials are refused at start: `metrics.token` and `TESSERA_ADMIN_TOKEN` must
+/// be at least 32 characters.
+#[tokio::test]
+async fn short_credentials_stop_start_up() {
+    let env = [(
+        "TESSERA_METRICS__TOKEN".to_owned(),
+        "short-metrics-token".to_owned(),
+    )];
+    let err = tessera_server::Config::load(None, env).unwrap_err();
+    assert!(err.to_string().contains("metrics.token"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = tessera_server::AppState::new(
+        tessera_server::Config::defaults(),
+        std::sync::Arc::new(
+            tessera_store::SqliteStore::connect(
+                &format!("sqlite://{}", dir.path().join("t.db").display()),
+                tessera_store::SqliteOptions::default(),
+            )
+            .await
+            .unwrap(),
+        ),
+        std::sync::Arc::new(tessera_tokens::ManualClock::new(T0)),
+        tessera_tokens::MasterKey::generate().unwrap(),
+        tessera_tokens::PasswordParams::INSECURE_FOR_TESTS,
+        Some(tessera_jose::SecretString::new(
+            "only-twenty-chars...".to_owned(),
+        )),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("TESSERA_ADMIN_TOKEN"), "{err}");
+}

@@ -176,7 +176,7 @@ fn expected_operations() -> BTreeMap<(&'static str, &'static str), Errors> {
         ),
         (("get", "/healthz"), vec![]),
         (("get", "/readyz"), vec![]),
-        (("get", "/metrics"), vec![]),
+        (("get", "/metrics"), vec![(401, vec!["invalid_token"])]),
         (("get", "/openapi.json"), vec![]),
     ])
 }
