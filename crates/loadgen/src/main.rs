@@ -75,6 +75,7 @@ mod full_run;
 mod measure;
 mod pin;
 mod procfs;
+mod raw_get;
 mod refresh_run;
 mod report;
 mod rotation;

@@ -22,7 +22,8 @@
 //! 4. `--rounds` rounds. A round measures `/healthz` on every target in turn (in the
 //!    first block only: it does not depend on the key), then `/v1/me` on every target in
 //!    turn: each a window of `--warmup` + `--duration` on `--concurrency` keep-alive
-//!    connections, as fast as answers come. Every target's peak RSS (`VmHWM`) is reset at
+//!    connections, as fast as answers come, sent by the lean client of [`crate::raw_get`]
+//!    (the hyper client of the other phases costs as much CPU per request as the servers). Every target's peak RSS (`VmHWM`) is reset at
 //!    the start of a round and read at its end.
 //!
 //! The report opens with the side-by-side table (median of the rounds [min–max], and the
@@ -57,10 +58,10 @@ use crate::bench::Bench;
 use crate::measure::{load, merged, Targets};
 use crate::pin::{self, Pinning};
 use crate::procfs::{self, Pid};
+use crate::raw_get;
 use crate::report::{self, mib, Report, Row};
 use crate::server::Launch;
 use crate::sessions::{self, Credentials};
-use crate::workers;
 
 use table::{Series, Spread, Unit};
 use target::{Issuer, Running, TargetKind};
@@ -362,11 +363,20 @@ async fn window(
         servers: vec![target.pid],
         db: None,
     };
+    let requests: Vec<Vec<u8>> = if bearers.is_empty() {
+        vec![raw_get::request(target.addr, path, None)]
+    } else {
+        bearers
+            .iter()
+            .map(|b| raw_get::request(target.addr, path, Some(b)))
+            .collect()
+    };
+    let requests = Arc::new(requests);
     let (recs, usage) = load(
         &measured,
         w,
         (0..conns)
-            .map(|i| workers::get_loop(target.addr, path, bearers.clone(), i, None, w))
+            .map(|i| raw_get::get_loop(target.addr, requests.clone(), i, w))
             .collect(),
     )
     .await?;
