@@ -67,7 +67,8 @@ pub struct Args {
     #[arg(long = "server-env", value_parser = parse_key_value)]
     pub server_env: Vec<(String, String)>,
     /// Tokio runtime of the load generator: 0 is a current-thread runtime (all the work on
-    /// the main thread), N a multi-thread runtime with N workers.
+    /// the main thread), N a multi-thread runtime with N workers. A pinned `--phases
+    /// compare` always uses 0: the load generator has one core.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=64))]
     pub client_threads: u16,
     /// Exit 1 when a bar is missed.

@@ -2,10 +2,11 @@
 //! built once, each answer is read up to its `Content-Length` and parsed with `httparse`.
 //!
 //! Why not the hyper client of the other phases: pinned to one core against a server pinned
-//! to another, it spent as much CPU per request as the servers under test (12–19 µs against
-//! 11–15 µs for `/healthz`), so it, not the server, would set the pace of the fastest one.
-//! This one costs a write and a read per request. No pipelining: one request in flight per
-//! connection, as the hyper workers do.
+//! to another, it spent about as much CPU per request as the servers under test (13–19 µs,
+//! the servers 10–25 µs), so the baseline's `/healthz` ran at 85% of its core, held back
+//! by the client. This one costs a write and a read per request (9–12 µs, loopback TCP
+//! included), and every server then runs at 93–99% of its core. No pipelining: one request
+//! in flight per connection, as the hyper workers do.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
