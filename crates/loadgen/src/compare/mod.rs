@@ -398,10 +398,10 @@ fn header(bench: &Bench<'_>, plan: &Plan, pinning: &Pinning) -> Vec<String> {
     let algs: Vec<&str> = plan.algs.iter().map(|a| a.as_str()).collect();
     vec![
         format!(
-            "compare: targets {}; algorithms {}; {} interleaved rounds (each: /healthz on every target in turn, first algorithm only, then /v1/me on every target in turn); {} measured per window after {} warm-up; {} keep-alive connections; one login per algorithm, its access token on every /v1/me request; load generator on {}",
+            "compare: targets {}; algorithms {}; {}, interleaved (each: /healthz on every target in turn, first algorithm only, then /v1/me on every target in turn); {} measured per window after {} warm-up; {} keep-alive connections; one login per algorithm, its access token on every /v1/me request; load generator on {}",
             names(&plan.targets),
             algs.join(", "),
-            plan.rounds,
+            rounds(plan.rounds),
             fmt_duration(args.duration),
             fmt_duration(args.warmup),
             args.concurrency,
@@ -423,13 +423,18 @@ fn header(bench: &Bench<'_>, plan: &Plan, pinning: &Pinning) -> Vec<String> {
     ]
 }
 
+/// `1 round`, `3 rounds`.
+fn rounds(n: usize) -> String {
+    format!("{n} round{}", if n == 1 { "" } else { "s" })
+}
+
 /// The side-by-side table, the bars and the warnings.
 fn conclude(report: &mut Report, plan: &Plan, pinning: &Pinning, found: &Found) {
     let mut series: Vec<Series> = found.windows.iter().flat_map(Windows::table).collect();
     series.extend(found.memory.iter().cloned());
     report.sections.push(format!(
-        "### Side by side: median of {} rounds [min–max]; ratios round by round\n\n{}",
-        plan.rounds,
+        "### Side by side: median of {} [min–max]; ratios round by round\n\n{}",
+        rounds(plan.rounds),
         table::markdown(&series, &plan.targets)
     ));
 
