@@ -617,6 +617,11 @@ mod tests {
             md.contains("less than 90% of its core during b (80%)"),
             "{md}"
         );
+        assert!(
+            md.contains("### Side by side: median of 3 rounds [min–max]"),
+            "{md}"
+        );
+        assert_eq!(rounds(1), "1 round");
         assert!(!report.any_miss());
     }
 }
