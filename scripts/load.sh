@@ -7,4 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p tessera -p tessera-loadgen
-exec target/release/tessera-loadgen --server target/release/tessera "$@"
+# Wherever cargo put them (CARGO_TARGET_DIR, .cargo/config.toml), not always target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+exec "$target_dir/release/tessera-loadgen" --server "$target_dir/release/tessera" "$@"

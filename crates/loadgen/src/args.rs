@@ -6,6 +6,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, ValueEnum};
 
+use crate::compare::target::TargetKind;
+use crate::pin::PinMode;
+
 /// Which phases run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Phases {
@@ -13,18 +16,24 @@ pub enum Phases {
     All,
     /// Start, setup and the refresh rotation only (`refresh_run`).
     Refresh,
+    /// Tessera beside the hand-written baseline (`--baseline`), interleaved rounds of
+    /// /healthz and /v1/me, with the ratios and the bars of issue 12 (`compare`).
+    Compare,
 }
 
 /// Load benchmark of `tessera serve` (loopback only, bounded in time).
 #[derive(Debug, Parser)]
-#[command(name = "tessera-loadgen", version, about)]
+// A flag given twice takes the last value, so scripts can put defaults before "$@".
+#[command(name = "tessera-loadgen", version, about, args_override_self = true)]
 pub struct Args {
     /// The `tessera` binary to start (e.g. target/release/tessera).
     #[arg(long)]
     pub server: PathBuf,
-    /// Signing algorithm of the server's key (`TESSERA_TOKENS__ALGORITHM`).
-    #[arg(long, default_value = "ES256")]
-    pub alg: String,
+    /// Signing algorithm of the server's key (`TESSERA_TOKENS__ALGORITHM`) [default:
+    /// ES256]. With `--phases compare`, a comma-separated list measured one after the
+    /// other [default there: HS256,ES256].
+    #[arg(long)]
+    pub alg: Option<String>,
     /// Measured length of each load phase (`500ms`, `10s`, `1m`).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -58,7 +67,8 @@ pub struct Args {
     #[arg(long = "server-env", value_parser = parse_key_value)]
     pub server_env: Vec<(String, String)>,
     /// Tokio runtime of the load generator: 0 is a current-thread runtime (all the work on
-    /// the main thread), N a multi-thread runtime with N workers.
+    /// the main thread), N a multi-thread runtime with N workers. A pinned `--phases
+    /// compare` always uses 0: the load generator has one core.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=64))]
     pub client_threads: u16,
     /// Exit 1 when a bar is missed.
@@ -84,9 +94,44 @@ pub struct Args {
     /// Also write the refresh figures here as `key=value` lines (for scripts).
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// `--phases compare`: the baseline binary (target/release/tessera-baseline).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// `--phases compare`: the services measured, in the order each round visits them. The
+    /// ratios are each one's figures divided by `baseline`'s, which must be in the list.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tessera,baseline"
+    )]
+    pub targets: Vec<TargetKind>,
+    /// `--phases compare`: rounds; each round measures every endpoint on every target once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub rounds: u16,
+    /// `--phases compare`: `auto` pins the servers to the first CPU this process may use
+    /// and the load generator to the second, when there are two; `off` leaves both free.
+    #[arg(long, value_enum, default_value_t = PinMode::Auto)]
+    pub pin: PinMode,
 }
 
 impl Args {
+    /// The one signing algorithm of the `all` and `refresh` phases.
+    pub fn alg(&self) -> &str {
+        self.alg.as_deref().unwrap_or("ES256")
+    }
+
+    /// The algorithms `--phases compare` measures, in order.
+    pub fn compare_algs(&self) -> Vec<String> {
+        self.alg
+            .as_deref()
+            .unwrap_or("HS256,ES256")
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
     /// The load generator's runtime, as the report headers name it.
     pub fn runtime(&self) -> String {
         match self.client_threads {
@@ -181,5 +226,56 @@ mod tests {
         assert_eq!(a.duration, Duration::from_secs(2));
         assert_eq!(a.client_threads, 2);
         assert_eq!((a.concurrency, a.sessions), (64, 64));
+        assert_eq!(a.alg(), "HS256");
+        assert_eq!(a.targets, [TargetKind::Tessera, TargetKind::Baseline]);
+    }
+
+    #[test]
+    fn compare_flags() {
+        let a = Args::try_parse_from([
+            "tessera-loadgen",
+            "--server",
+            "x",
+            "--phases",
+            "compare",
+            "--baseline",
+            "b",
+            "--alg",
+            "HS256, EdDSA",
+            "--rounds",
+            "5",
+            "--pin",
+            "off",
+        ])
+        .expect("parses");
+        assert_eq!(a.phases, Phases::Compare);
+        assert_eq!(a.compare_algs(), ["HS256", "EdDSA"]);
+        assert_eq!((a.rounds, a.pin), (5, PinMode::Off));
+        let d = Args::try_parse_from(["tessera-loadgen", "--server", "x"]).expect("parses");
+        assert_eq!(d.alg(), "ES256");
+        assert_eq!(d.compare_algs(), ["HS256", "ES256"]);
+        assert_eq!(d.pin, PinMode::Auto);
+        // What scripts/compare.sh relies on: its defaults come first, the user's win; and
+        // repeatable flags still add up.
+        let o = Args::try_parse_from([
+            "tessera-loadgen",
+            "--server",
+            "x",
+            "--duration",
+            "5s",
+            "--server-env",
+            "A=1",
+            "--duration",
+            "2s",
+            "--server-env",
+            "B=2",
+        ])
+        .expect("parses");
+        assert_eq!(o.duration, Duration::from_secs(2));
+        assert_eq!(o.server_env.len(), 2);
+        assert!(
+            Args::try_parse_from(["tessera-loadgen", "--server", "x", "--targets", "nginx"])
+                .is_err()
+        );
     }
 }

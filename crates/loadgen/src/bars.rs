@@ -62,7 +62,7 @@ impl Verify {
             cost_us: f.me_paced.cpu_us_per_req - f.healthz_paced.cpu_us_per_req,
             reference: match args.verify_ns {
                 Some(ns) => Some((ns, "--verify-ns".to_owned())),
-                None => criterion_verify_ns(&args.alg),
+                None => criterion_verify_ns(args.alg()),
             },
         }
     }
@@ -139,7 +139,7 @@ fn bars(report: &mut Report, args: &Args, f: &Figures, verify: &Verify) {
         &[],
     );
     let (healthz, me) = (&f.healthz, &f.me);
-    if args.alg.eq_ignore_ascii_case("HS256") {
+    if args.alg().eq_ignore_ascii_case("HS256") {
         report.bar(
             "HS256: /v1/me req/s ≥ 0.85 × /healthz req/s",
             format!(
@@ -157,7 +157,7 @@ fn bars(report: &mut Report, args: &Args, f: &Figures, verify: &Verify) {
         report.bar(
             format!(
                 "/v1/me CPU/req − /healthz CPU/req ≤ 1.2 × jose verify ({})",
-                args.alg
+                args.alg()
             ),
             format!(
                 "{cost_us:.1} µs vs 1.2 × {:.1} µs = {:.1} µs ({src})",

@@ -30,6 +30,9 @@ impl<'a> Bench<'a> {
         let dir = tempfile::Builder::new()
             .prefix("tessera-loadgen-")
             .tempdir()?;
+        if args.phases != Phases::Compare && args.alg().contains(',') {
+            bail!("--alg takes one algorithm, except with --phases compare");
+        }
         let db = Database::parse(args.database_url.as_deref())?;
         if args.replicas > 1 && (db.backend != Backend::Postgres || args.phases != Phases::Refresh)
         {
@@ -51,8 +54,9 @@ impl<'a> Bench<'a> {
         let launch = Launch {
             binary,
             dir: dir.path().to_owned(),
-            alg: args.alg.clone(),
+            alg: args.alg().to_owned(),
             extra_env,
+            cpu: None,
         };
         Ok(Bench {
             args,

@@ -112,7 +112,7 @@ fn header(bench: &Bench<'_>) -> Vec<String> {
     let args = bench.args;
     let mut header = vec![format!(
         "algorithm {}, {} measured per phase after {} warm-up, concurrency {}, {} sessions, load generator on {}",
-        args.alg,
+        args.alg(),
         fmt_duration(args.duration),
         fmt_duration(args.warmup),
         args.concurrency,

@@ -10,9 +10,13 @@
 //! # the refresh rotation alone, on PostgreSQL, three replicas (see `refresh_run`):
 //! target/release/tessera-loadgen --server target/release/tessera --phases refresh \
 //!     --database-url postgres://postgres@127.0.0.1:5432/EMPTY_DB --replicas 3 [--summary F]
+//! # Tessera beside a hand-written axum + jsonwebtoken service, side by side (see `compare`;
+//! # scripts/compare.sh):
+//! target/release/tessera-loadgen --phases compare --server target/release/tessera \
+//!     --baseline target/release/tessera-baseline [--alg HS256,ES256] [--rounds 3] [--pin off]
 //! ```
 //!
-//! `scripts/pg-load.sh` runs the last form on SQLite and on PostgreSQL with one and three
+//! `scripts/pg-load.sh` runs the refresh form on SQLite and on PostgreSQL with one and three
 //! replicas, next to `pgbench` running the same rotation statement, and compares them.
 //!
 //! It starts the server itself, as a child process in a fresh temporary directory (so
@@ -65,10 +69,13 @@ mod args;
 mod bars;
 mod bench;
 mod client;
+mod compare;
 mod database;
 mod full_run;
 mod measure;
+mod pin;
 mod procfs;
+mod raw_get;
 mod refresh_run;
 mod report;
 mod rotation;
@@ -86,10 +93,21 @@ use clap::Parser;
 
 use crate::args::{Args, Phases};
 use crate::bench::Bench;
+use crate::pin::Pinning;
 use crate::report::Report;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // Before the runtime starts, so that its threads inherit the load generator's CPU.
+    let pinning = match args.phases {
+        Phases::Compare => Pinning::apply(args.pin),
+        Phases::All | Phases::Refresh => Pinning::Unpinned("only --phases compare pins".into()),
+    };
+    if pinning.server_cpu().is_some() {
+        // One core: a second worker thread would only add wake-ups between the two
+        // (measured: the pinned servers then stayed below 80% of their core).
+        args.client_threads = 0;
+    }
     let rt = match args.client_threads {
         0 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -108,7 +126,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         tokio::select! {
-            r = run(&args) => r,
+            r = run(&args, &pinning) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     });
@@ -139,10 +157,11 @@ fn main() -> ExitCode {
 }
 
 /// Prepares the run, then goes through the phases `--phases` names.
-async fn run(args: &Args) -> Result<Report> {
+async fn run(args: &Args, pinning: &Pinning) -> Result<Report> {
     let bench = Bench::prepare(args)?;
     match args.phases {
         Phases::All => full_run::run(&bench).await,
         Phases::Refresh => refresh_run::run(&bench).await,
+        Phases::Compare => compare::run(&bench, pinning).await,
     }
 }

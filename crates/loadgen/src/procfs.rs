@@ -100,6 +100,13 @@ pub fn memory_kib(pid: Pid) -> Result<Memory> {
     parse_status(&text).with_context(|| format!("parsing {path}"))
 }
 
+/// Resets the peak resident set (`VmHWM`) of a process to its current RSS, by writing `5`
+/// to `/proc/PID/clear_refs` (Linux 4.0+), so a later read gives the peak since now.
+pub fn reset_peak_rss(pid: u32) -> Result<()> {
+    let path = format!("/proc/{pid}/clear_refs");
+    fs::write(&path, "5").with_context(|| format!("writing {path}"))
+}
+
 /// CPU time the whole machine spent busy (all cores, everything but idle and iowait), from
 /// the first line of `/proc/stat`. Minus the server's and our own, it shows how much else
 /// ran during a phase (a build, another benchmark) and so how far to trust the figures.

@@ -213,7 +213,7 @@ fn header(bench: &Bench<'_>) -> Vec<String> {
     vec![
         format!(
             "refresh rotation only: algorithm {}, {} measured after {} warm-up, {} sessions over {n} replica{} (session i on replica i mod {n}), load generator on {}",
-            args.alg,
+            args.alg(),
             fmt_duration(args.duration),
             fmt_duration(args.warmup),
             args.sessions,

@@ -112,6 +112,8 @@ pub struct Bar {
 #[derive(Debug, Default)]
 pub struct Report {
     pub header: Vec<String>,
+    /// Markdown sections shown right after the header, before the table of rows.
+    pub sections: Vec<String>,
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
     pub bars: Vec<Bar>,
@@ -189,6 +191,9 @@ impl Report {
         let _ = writeln!(s, "## tessera-loadgen\n");
         for h in &self.header {
             let _ = writeln!(s, "- {h}");
+        }
+        for section in &self.sections {
+            let _ = write!(s, "\n{section}");
         }
         // The database columns only when a database was measured, so the default report
         // keeps its shape.

@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use rustix::process::{kill_process, Pid, Signal};
 
 use crate::client::{Conn, Requests};
+use crate::pin;
 
 /// What every start of the server gets.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct Launch {
     pub alg: String,
     /// Extra `KEY=VALUE` variables from the command line (e.g. a database URL).
     pub extra_env: Vec<(String, String)>,
+    /// The CPU the server runs on (`--phases compare`, [`crate::pin`]); `None`: any.
+    pub cpu: Option<usize>,
 }
 
 /// A running `tessera serve`; dropping it stops the process (SIGTERM, then SIGKILL).
@@ -37,8 +40,6 @@ impl Launch {
     /// never answers 429 for the benchmark's own traffic.
     pub fn spawn(&self, start_no: usize) -> Result<Server> {
         let addr = free_loopback_port()?;
-        let stdout_path = self.dir.join(format!("server-{start_no}.stdout"));
-        let stderr_path = self.dir.join(format!("server-{start_no}.stderr"));
         let mut cmd = Command::new(&self.binary);
         cmd.arg("serve").current_dir(&self.dir);
         // Only our settings: a TESSERA_DATABASE__URL left in the caller's shell must not
@@ -56,13 +57,34 @@ impl Launch {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
+        Server::start(
+            cmd,
+            &self.dir,
+            &format!("server-{start_no}"),
+            addr,
+            self.cpu,
+        )
+    }
+}
+
+impl Server {
+    /// Starts `cmd`, which is to listen on `addr`, with its output in `NAME.stdout` and
+    /// `NAME.stderr` in `dir`, on `cpu` when given.
+    pub fn start(
+        mut cmd: Command,
+        dir: &Path,
+        name: &str,
+        addr: SocketAddr,
+        cpu: Option<usize>,
+    ) -> Result<Server> {
+        let stdout_path = dir.join(format!("{name}.stdout"));
+        let stderr_path = dir.join(format!("{name}.stderr"));
         cmd.stdin(Stdio::null())
             .stdout(File::create(&stdout_path)?)
             .stderr(File::create(&stderr_path)?);
         let spawned_at = Instant::now();
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let child = pin::spawn_on(&mut cmd, cpu)
+            .with_context(|| format!("starting {}", cmd.get_program().to_string_lossy()))?;
         Ok(Server {
             pid: child.id(),
             child: Some(child),
@@ -71,9 +93,7 @@ impl Launch {
             stderr_path,
         })
     }
-}
 
-impl Server {
     /// Polls `GET /healthz` every 2 ms until a 200; returns the time from spawn to that
     /// answer. Fails, showing the server's stderr, if it exits or `limit` passes.
     pub async fn wait_ready(&mut self, limit: Duration) -> Result<Duration> {
@@ -147,7 +167,7 @@ impl Drop for Server {
 }
 
 /// A port the kernel just gave us on 127.0.0.1, released for the server to bind.
-fn free_loopback_port() -> Result<SocketAddr> {
+pub fn free_loopback_port() -> Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
     Ok(l.local_addr()?)
 }
@@ -182,6 +202,7 @@ mod tests {
             dir: dir.path().to_owned(),
             alg: "ES256".into(),
             extra_env: vec![],
+            cpu: None,
         };
         // `sh serve` fails: no such script file; sh says so on stderr.
         let mut server = launch.spawn(0)?;
@@ -204,6 +225,7 @@ mod tests {
             dir: dir.path().to_owned(),
             alg: "ES256".into(),
             extra_env: vec![],
+            cpu: None,
         };
         let server = launch.spawn(0)?;
         let pid = server.pid;

@@ -1,0 +1,3 @@
+//! Integration tests of the load benchmark's binaries, run as `--phases compare` runs them.
+
+mod baseline;
