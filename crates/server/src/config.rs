@@ -112,17 +112,31 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut raw = match file {
+        let text = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
-                toml::from_str::<RawConfig>(&text).map_err(|e| ConfigError::File {
-                    path: path.to_owned(),
-                    message: e.to_string(),
-                })?
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?,
+                )
             }
+            None => None,
+        };
+        Config::from_parts(file, text.as_deref(), env)
+    }
+
+    /// [`load`](Self::load) with the file's text given (`path` only names it in errors).
+    pub fn from_parts(
+        path: Option<&Path>,
+        text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = match text {
+            Some(text) => toml::from_str::<RawConfig>(text).map_err(|e| ConfigError::File {
+                path: path.map(Path::to_owned).unwrap_or_default(),
+                message: e.to_string(),
+            })?,
             None => RawConfig::default(),
         };
         let mut origins = Origins::default();

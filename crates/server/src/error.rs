@@ -167,6 +167,11 @@ impl ApiError {
         self
     }
 
+    /// The `error_description`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// The `error` code.
     pub fn code(&self) -> &'static str {
         self.code

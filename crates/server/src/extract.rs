@@ -40,7 +40,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 
 /// Parses JSON; the error names a missing field but never echoes a value (it could be a
 /// password sent with the wrong type).
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -104,7 +104,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     let token = token.trim();
@@ -195,7 +195,7 @@ impl Client {
     }
 }
 
-fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
+pub(crate) fn forwarded_ip(headers: &HeaderMap) -> Option<IpAddr> {
     // The last hop is the one our own proxy appended; earlier ones are client-controlled.
     let last = headers.get_all("x-forwarded-for").iter().next_back()?;
     last.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
@@ -256,7 +256,7 @@ pub struct RefreshInput {
 }
 
 #[derive(Deserialize)]
-struct RefreshBody {
+pub(crate) struct RefreshBody {
     refresh_token: Option<SecretString>,
 }
 

@@ -32,6 +32,8 @@ mod cookie;
 mod csrf;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod master_key;
 pub mod metrics;
 mod observe;

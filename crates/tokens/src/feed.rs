@@ -36,12 +36,12 @@ pub enum FeedError {
 }
 
 /// The cursor of a feed position: `base64url("1.<feed>.<position>")`.
-pub(crate) fn encode_cursor(p: &FeedPosition) -> String {
+pub fn encode_cursor(p: &FeedPosition) -> String {
     base64url::encode(format!("1.{}.{}", p.feed, p.position).as_bytes())
 }
 
 /// The position of a cursor made by [`encode_cursor`], on any replica.
-pub(crate) fn decode_cursor(cursor: &str) -> Result<FeedPosition, FeedError> {
+pub fn decode_cursor(cursor: &str) -> Result<FeedPosition, FeedError> {
     if cursor.is_empty() || cursor.len() > MAX_CURSOR_LEN {
         return Err(FeedError::MalformedCursor);
     }

@@ -25,7 +25,7 @@ mod users;
 pub use access::{AccessClaims, AccessError};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use error::{Failure, LoginError, RefreshError, SessionError, SignupError};
-pub use feed::{FeedAnswer, FeedError};
+pub use feed::{decode_cursor, encode_cursor, FeedAnswer, FeedError};
 pub use ids::{new_id, SessionId, UserId};
 pub use issued::{ClientInfo, Introspection, Issued};
 pub use keyring::{

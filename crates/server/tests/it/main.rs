@@ -10,6 +10,7 @@ mod concurrency;
 mod config;
 mod cookies_csrf;
 mod edges;
+mod fuzz_smoke;
 mod health;
 mod key_rotation;
 mod logs;
