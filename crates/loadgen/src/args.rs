@@ -97,8 +97,14 @@ pub struct Args {
     /// `--phases compare`: the baseline binary (target/release/tessera-baseline).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
-    /// `--phases compare`: the services measured, in the order each round visits them. The
-    /// ratios are each one's figures divided by `baseline`'s, which must be in the list.
+    /// `--phases compare`: the binary of the `verifier` target
+    /// (target/release/tessera-verifier-app).
+    #[arg(long)]
+    pub verifier_app: Option<PathBuf>,
+    /// `--phases compare`: the services measured, in the order each round visits them
+    /// (`verifier` needs --verifier-app; `gate` is `--server`'s `tessera gate`, and checks
+    /// only algorithms whose keys are published, not HS*). The ratios are each one's
+    /// figures divided by `baseline`'s, which must be in the list.
     #[arg(
         long,
         value_enum,

@@ -1,13 +1,17 @@
 //! `--phases compare`: Tessera beside the service a Rust team would write by hand (axum +
 //! jsonwebtoken, `tessera-baseline`, src/bin/baseline.rs), checking the same tokens,
-//! measured the same way.
+//! measured the same way; with `--targets …,verifier,gate`, also the two ways to protect an
+//! API with Tessera's tokens: the same service behind the `tessera-verifier` layer
+//! (`tessera-verifier-app`, src/bin/verifier_app.rs) and `tessera gate`'s `/auth`.
 //!
 //! ```text
 //! scripts/compare.sh                   # HS256 and ES256, 3 rounds of 5 s windows
 //! # which is:
 //! cargo build --release -p tessera -p tessera-loadgen
 //! target/release/tessera-loadgen --phases compare --server target/release/tessera \
-//!     --baseline target/release/tessera-baseline [--alg HS256,ES256] [--rounds 3] \
+//!     --baseline target/release/tessera-baseline \
+//!     [--verifier-app target/release/tessera-verifier-app] \
+//!     [--targets tessera,baseline,verifier,gate] [--alg HS256,ES256] [--rounds 3] \
 //!     [--duration 5s] [--warmup 1s] [--concurrency 64] [--pin auto|off] [--out F.md]
 //! ```
 //!
@@ -15,9 +19,10 @@
 //!
 //! 1. `tessera serve` starts in a fresh directory (SQLite), with a master key the load
 //!    generator chose (`TESSERA_MASTER_KEY`) and an access-token lifetime covering the run;
-//! 2. every other target starts with Tessera's keys: the baseline fetches Tessera's JWKS,
-//!    or for HS* takes the secret the load generator read from Tessera's database with
-//!    that master key ([`secret`]; Tessera never publishes an HMAC key);
+//! 2. every other target starts with Tessera's keys: the baseline and the verifier app
+//!    fetch Tessera's JWKS (the gate too, by discovery), or for HS* take the secret the
+//!    load generator read from Tessera's database with that master key ([`secret`];
+//!    Tessera never publishes an HMAC key, so the gate sits out the HS* blocks);
 //! 3. one login: its access token goes on every `/v1/me` request, to every target;
 //! 4. `--rounds` rounds. A round measures `/healthz` on every target in turn (in the
 //!    first block only: it does not depend on the key), then `/v1/me` on every target in
@@ -71,6 +76,9 @@ const ME_BARS: [(&str, f64); 2] = [("HS256", 1.05), ("ES256", 1.0)];
 /// Issue 12's bar on `/healthz`: Tessera's server CPU per request at most the baseline's
 /// plus this, µs.
 const HEALTHZ_CPU_MARGIN_US: f64 = 1.5;
+/// The resource-server bar: the verifier layer's and the gate's req/s ÷ the baseline's,
+/// at least, for every algorithm.
+const RESOURCE_SERVER_BAR: f64 = 1.0;
 /// A pinned server below this share of its core was not saturated.
 const SATURATED_PCT: f64 = 90.0;
 
@@ -124,12 +132,12 @@ impl Plan {
         if unique.len() != targets.len() {
             bail!("--targets names a target twice");
         }
+        if targets.contains(&TargetKind::Verifier) && args.verifier_app.is_none() {
+            bail!("--targets verifier needs --verifier-app PATH (target/release/tessera-verifier-app)");
+        }
         let mut algs = Vec::new();
         for name in args.compare_algs() {
             let alg = Algorithm::from_str(&name).map_err(|e| anyhow!("--alg {name}: {e}"))?;
-            if let Some(t) = targets.iter().find(|t| !t.supports(alg.as_str())) {
-                bail!("{} cannot check {name} tokens", t.name());
-            }
             if algs.contains(&alg) {
                 bail!("--alg names {name} twice");
             }
@@ -252,7 +260,14 @@ async fn block(
     };
     let mut running = Vec::with_capacity(plan.targets.len());
     for t in &plan.targets {
-        running.push(t.start(&issuer, args).await?);
+        if t.supports(alg.as_str()) {
+            running.push(t.start(&issuer, args).await?);
+        } else {
+            report.notes.push(format!(
+                "{alg}: {} not measured (it reads keys from the issuer's JWKS, which never holds an HMAC key)",
+                t.name()
+            ));
+        }
     }
     report.notes.push(format!(
         "{alg}: CPUs each process may use (Cpus_allowed_list): {}",
@@ -409,11 +424,14 @@ fn header(bench: &Bench<'_>, plan: &Plan, pinning: &Pinning) -> Vec<String> {
         ),
         format!("CPU: {}", pinning.describe()),
         format!(
-            "tessera: {}; baseline: {} (axum 0.8 + jsonwebtoken 11 on aws-lc-rs)",
+            "tessera and gate: {}; baseline: {} (axum 0.8 + jsonwebtoken 11 on aws-lc-rs); verifier: {} (axum 0.8 + the tessera-verifier layer)",
             bench.launch.binary.display(),
             args.baseline
                 .as_ref()
-                .map_or_else(|| "?".to_owned(), |b| b.display().to_string())
+                .map_or_else(|| "?".to_owned(), |b| b.display().to_string()),
+            args.verifier_app
+                .as_ref()
+                .map_or_else(|| "not run".to_owned(), |b| b.display().to_string())
         ),
         format!(
             "CLK_TCK {} (CPU time resolution {:.0} ms)",
@@ -481,6 +499,32 @@ fn conclude(report: &mut Report, plan: &Plan, pinning: &Pinning, found: &Found) 
         let pass = ratio.is_some_and(|r| r.median >= min) && me.all_rows().iter().all(|r| r.clean);
         report.bar(what, measured, pass, &me.all_rows());
     }
+    // The resource-server bars: the layer and the gate at least match the baseline.
+    for target in [TargetKind::Verifier, TargetKind::Gate] {
+        if !plan.targets.contains(&target) {
+            continue;
+        }
+        for me in found.windows.iter().filter(|w| w.alg.is_some()) {
+            let Some(rows) = me.rows.get(&target) else {
+                continue;
+            };
+            let what = format!(
+                "{} {} req/s ≥ {RESOURCE_SERVER_BAR:.2} × baseline",
+                target.name(),
+                me.scope
+            );
+            let ratio = Spread::of(&me.per_sec().ratios(target));
+            let measured = ratio.map_or_else(
+                || "not measured".to_owned(),
+                |r| format!("{:.2} [{:.2}–{:.2}]", r.median, r.min, r.max),
+            );
+            let mut compared: Vec<&Row> = rows.iter().collect();
+            compared.extend(me.rows.get(&TargetKind::Baseline).into_iter().flatten());
+            let pass = ratio.is_some_and(|r| r.median >= RESOURCE_SERVER_BAR)
+                && compared.iter().all(|r| r.clean);
+            report.bar(what, measured, pass, &compared);
+        }
+    }
     warnings(report, pinning, found);
 }
 
@@ -542,6 +586,24 @@ mod tests {
         assert!(err(&["--baseline", "b", "--targets", "tessera"]).contains("include baseline"));
         assert!(err(&["--baseline", "b", "--alg", "HS256,XS1"]).contains("--alg XS1"));
         assert!(err(&["--baseline", "b", "--alg", "ES256,ES256"]).contains("twice"));
+        assert!(
+            err(&["--baseline", "b", "--targets", "tessera,baseline,verifier"])
+                .contains("--verifier-app")
+        );
+        assert!(
+            err(&["--baseline", "b", "--targets", "tessera,baseline,gate,gate"]).contains("twice")
+        );
+        // The gate cannot check HS256 (no published key): it sits out that block instead
+        // of refusing the run.
+        let p = Plan::of(&args(&[
+            "--baseline",
+            "b",
+            "--targets",
+            "tessera,baseline,gate",
+        ]))
+        .expect("plan");
+        assert_eq!(p.algs, [Algorithm::HS256, Algorithm::ES256]);
+        assert!(!TargetKind::Gate.supports("HS256") && TargetKind::Gate.supports("ES256"));
         assert!(
             err(&["--baseline", "b", "--database-url", "postgres://h/d"])
                 .contains("--database-url")

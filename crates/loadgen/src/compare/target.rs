@@ -1,7 +1,6 @@
 //! The services `--phases compare` measures side by side, and how each one starts.
 //!
-//! Adding one (an axum service behind the `tessera-verifier` layer, `tessera gate`'s
-//! `/auth`): a variant of [`TargetKind`] (it becomes a `--targets` value), its arms in
+//! Adding one: a variant of [`TargetKind`] (it becomes a `--targets` value), its arms in
 //! [`TargetKind::start`], [`TargetKind::supports`] and the paths, and a flag for its binary
 //! when it has one of its own (the gate is `--server`'s `tessera gate --issuer URL`). The
 //! rounds, the figures and the ratio table need no change: every target is measured the
@@ -12,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::ValueEnum;
 
 use crate::args::Args;
@@ -35,6 +34,11 @@ pub enum TargetKind {
     Tessera,
     /// `tessera-baseline` (src/bin/baseline.rs): axum + jsonwebtoken written by hand.
     Baseline,
+    /// `tessera-verifier-app` (src/bin/verifier_app.rs): the same service on axum with the
+    /// `tessera-verifier` layer.
+    Verifier,
+    /// `tessera gate`'s `/auth` (forward authentication), keys by discovery.
+    Gate,
 }
 
 /// What a target needs to check the issuer's tokens.
@@ -83,49 +87,45 @@ impl TargetKind {
         match self {
             TargetKind::Tessera => "tessera",
             TargetKind::Baseline => "baseline",
+            TargetKind::Verifier => "verifier",
+            TargetKind::Gate => "gate",
         }
     }
 
     /// The liveness endpoint, the cost of the HTTP stack alone.
     pub fn health_path(self) -> &'static str {
         match self {
-            TargetKind::Tessera | TargetKind::Baseline => "/healthz",
+            TargetKind::Tessera
+            | TargetKind::Baseline
+            | TargetKind::Verifier
+            | TargetKind::Gate => "/healthz",
         }
     }
 
     /// The endpoint that checks `Authorization: Bearer` and answers 2xx for a valid token.
     pub fn protected_path(self) -> &'static str {
         match self {
-            TargetKind::Tessera | TargetKind::Baseline => "/v1/me",
+            TargetKind::Tessera | TargetKind::Baseline | TargetKind::Verifier => "/v1/me",
+            TargetKind::Gate => "/auth",
         }
     }
 
     /// Whether the target can check tokens of `alg`. (A target that only reads the
     /// issuer's JWKS cannot take an HMAC secret, which is never published.)
-    pub fn supports(self, _alg: &str) -> bool {
+    pub fn supports(self, alg: &str) -> bool {
         match self {
-            TargetKind::Tessera | TargetKind::Baseline => true,
+            TargetKind::Tessera | TargetKind::Baseline | TargetKind::Verifier => true,
+            TargetKind::Gate => !alg.starts_with("HS"),
         }
     }
 
-    /// Starts the target and waits until its health endpoint answers.
+    /// Starts the target and waits until it answers and knows the issuer's keys.
     pub async fn start(self, issuer: &Issuer<'_>, args: &Args) -> Result<Running> {
         let own = match self {
             TargetKind::Tessera => None,
             TargetKind::Baseline => {
-                let binary = args
-                    .baseline
-                    .as_ref()
-                    .ok_or_else(|| anyhow!("--phases compare needs --baseline PATH"))?;
-                let addr = free_loopback_port()?;
-                let mut cmd = Command::new(binary);
-                // Its JWKS fetch goes to Tessera on loopback, never through a proxy.
-                for var in PROXY_VARS {
-                    cmd.env_remove(var);
-                }
-                cmd.arg("--bind")
-                    .arg(addr.to_string())
-                    .arg("--issuer")
+                let mut cmd = own_binary(args.baseline.as_deref(), "--baseline")?;
+                cmd.arg("--issuer")
                     .arg(&issuer.url)
                     .arg("--audience")
                     .arg(issuer.audience);
@@ -137,9 +137,32 @@ impl TargetKind {
                         .arg(issuer.alg),
                     None => cmd.arg("--jwks-url").arg(issuer.jwks_url()),
                 };
-                let mut s = Server::start(cmd, issuer.dir, self.name(), addr, issuer.cpu)?;
-                s.wait_ready(Duration::from_secs(30)).await?;
-                Some(s)
+                Some(launch(self, cmd, issuer).await?)
+            }
+            TargetKind::Verifier => {
+                let mut cmd = own_binary(args.verifier_app.as_deref(), "--verifier-app")?;
+                cmd.arg("--issuer")
+                    .arg(&issuer.url)
+                    .arg("--audience")
+                    .arg(issuer.audience);
+                if let Some(file) = &issuer.hmac_secret {
+                    cmd.arg("--secret-file")
+                        .arg(file)
+                        .arg("--secret-alg")
+                        .arg(issuer.alg);
+                }
+                Some(launch(self, cmd, issuer).await?)
+            }
+            TargetKind::Gate => {
+                let mut cmd = own_binary(Some(&args.server), "--server")?;
+                cmd.arg("gate")
+                    .arg("--issuer")
+                    .arg(&issuer.url)
+                    .arg("--audience")
+                    .arg(issuer.audience)
+                    // Its log on stderr at warn, as a deployment would run it under load.
+                    .env("RUST_LOG", "warn");
+                Some(launch(self, cmd, issuer).await?)
             }
         };
         let (addr, pid) = match &own {
@@ -153,4 +176,44 @@ impl TargetKind {
             own,
         })
     }
+}
+
+/// A command for a target's own binary, without the proxy variables (its fetches go to
+/// Tessera on loopback, never through a proxy).
+fn own_binary(binary: Option<&Path>, flag: &str) -> Result<Command> {
+    let binary = binary.ok_or_else(|| anyhow!("--phases compare needs {flag} PATH"))?;
+    let mut cmd = Command::new(binary);
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    Ok(cmd)
+}
+
+/// Starts `cmd --bind ADDR` on a fresh loopback port (on the servers' CPU) and waits until
+/// `/healthz` answers and, for the gate, `/readyz` (the issuer's keys are known).
+async fn launch(kind: TargetKind, mut cmd: Command, issuer: &Issuer<'_>) -> Result<Server> {
+    let addr = free_loopback_port()?;
+    cmd.arg("--bind").arg(addr.to_string());
+    let mut s = Server::start(cmd, issuer.dir, kind.name(), addr, issuer.cpu)?;
+    s.wait_ready(Duration::from_secs(30)).await?;
+    if kind == TargetKind::Gate {
+        let url = format!("http://{addr}/readyz");
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("{} never became ready ({url}): {}", kind.name(), s.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(s)
 }
