@@ -306,6 +306,8 @@ impl Config {
                     0 => return Err(b.invalid("password.min_length", "must be at least 1")),
                     n => n as usize,
                 },
+                hash_queue_wait: b
+                    .positive("password.hash_queue_wait", raw.password.hash_queue_wait)?,
             },
             rate_limit: RateLimitConfig {
                 login_per_minute: b.take(
@@ -320,6 +322,23 @@ impl Config {
                     "rate_limit.refresh_per_minute",
                     raw.rate_limit.refresh_per_minute,
                 )?,
+                login_success_per_minute: b.take(
+                    "rate_limit.login_success_per_minute",
+                    raw.rate_limit.login_success_per_minute,
+                )?,
+                admin_failures_per_minute: b.take(
+                    "rate_limit.admin_failures_per_minute",
+                    raw.rate_limit.admin_failures_per_minute,
+                )?,
+                ipv6_prefix: match b.take("rate_limit.ipv6_prefix", raw.rate_limit.ipv6_prefix)? {
+                    n @ 32..=128 => n as u8,
+                    _ => {
+                        return Err(b.invalid(
+                            "rate_limit.ipv6_prefix",
+                            "must be a prefix length from 32 to 128",
+                        ))
+                    }
+                },
             },
             redis: RedisConfig {
                 url: redis_url,
@@ -441,7 +460,11 @@ mod tests {
         );
         assert_eq!(c.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.database.statement_timeout, Duration::from_secs(5));
-        assert_eq!(KEYS.len(), 37);
+        assert_eq!(c.password.hash_queue_wait, Duration::from_secs(2));
+        assert_eq!(c.rate_limit.login_success_per_minute, 30);
+        assert_eq!(c.rate_limit.admin_failures_per_minute, 10);
+        assert_eq!(c.rate_limit.ipv6_prefix, 64);
+        assert_eq!(KEYS.len(), 41);
         // Every `Value` default parses (fill_defaults would refuse to start otherwise).
         let mut raw = RawConfig::default();
         assert_eq!(raw.fill_defaults(), Ok(()));

@@ -138,6 +138,18 @@ impl ApiError {
         )
     }
 
+    /// 503 `unavailable` with `Retry-After: 1`: every password-hashing slot stayed busy for
+    /// `password.hash_queue_wait` (a burst of logins), nothing was done.
+    pub fn overloaded() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "too many logins at once; retry shortly",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
     /// 500 `internal_error` (a bug; details are in the logs, not in the answer).
     pub fn internal() -> Self {
         Self::new(
@@ -259,6 +271,7 @@ impl From<Failure> for ApiError {
         let mut e = match f {
             Failure::Unavailable(_) => ApiError::unavailable(),
             Failure::Internal(_) => ApiError::internal(),
+            Failure::Overloaded(_) => ApiError::overloaded(),
         };
         e.cause = Some(Arc::from(f.cause()));
         e
@@ -356,5 +369,19 @@ mod tests {
     #[test]
     fn www_authenticate_text_is_quoted_safe() {
         assert_eq!(quoted_safe("bad \"sig\"\\\n"), "bad ?sig???");
+    }
+
+    /// A saturated password hasher is a 503 `unavailable` the client may retry in a
+    /// second, not a 500; its cause reaches the log, not the body.
+    #[test]
+    fn an_overloaded_hasher_is_503_with_retry_after() {
+        let res = ApiError::from(Failure::Overloaded("no slot within 2s".into())).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[RETRY_AFTER], "1");
+        let cause = res
+            .extensions()
+            .get::<FailureCause>()
+            .expect("cause for the log");
+        assert_eq!(&*cause.0, "no slot within 2s");
     }
 }

@@ -17,6 +17,7 @@ use tessera_tokens::{AccessClaims, ClientInfo};
 
 use crate::csrf;
 use crate::error::ApiError;
+use crate::rate_limit::{Bucket, RetryAfter};
 use crate::state::AppState;
 
 /// True when the `Content-Type` essence is `essence` (parameters such as `charset` allowed).
@@ -139,6 +140,31 @@ impl FromRequestParts<AppState> for Bearer {
     }
 }
 
+/// Runs a credential check under the limit on wrong credentials per client IP
+/// (`rate_limit.admin_failures_per_minute`): once an address is over it, even a right
+/// token waits (429), so the admin, revocations and metrics tokens cannot be guessed at
+/// request speed; each wrong one counts.
+async fn limited_check(
+    parts: &mut Parts,
+    state: &AppState,
+    check: impl FnOnce(&AppState) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let client = match Client::from_request_parts(parts, state).await {
+        Ok(c) => c,
+        Err(never) => match never {},
+    };
+    let limiter = state.limiter();
+    if let Err(RetryAfter(secs)) = limiter.check(Bucket::AdminFailure, client.ip_key()).await {
+        tracing::info!(ip = %client.ip_key(), "token refused: too many wrong tokens from this address");
+        return Err(ApiError::rate_limited(secs));
+    }
+    let checked = check(state);
+    if checked.is_err() {
+        limiter.hit(Bucket::AdminFailure, client.ip_key()).await;
+    }
+    checked
+}
+
 /// A request authorised by the admin token (`TESSERA_ADMIN_TOKEN`).
 #[derive(Debug)]
 pub struct Admin;
@@ -148,8 +174,9 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         state.admin_enabled()?;
-        let token = require_bearer(&parts.headers, "missing admin token")?;
-        state.check_admin(token).map(|()| Admin)
+        let token = require_bearer(&parts.headers, "missing admin token")?.to_owned();
+        limited_check(parts, state, |s| s.check_admin(&token)).await?;
+        Ok(Admin)
     }
 }
 
@@ -162,8 +189,9 @@ impl FromRequestParts<AppState> for FeedReader {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         state.feed_enabled()?;
-        let token = require_bearer(&parts.headers, "missing revocations token")?;
-        state.check_feed_reader(token).map(|()| FeedReader)
+        let token = require_bearer(&parts.headers, "missing revocations token")?.to_owned();
+        limited_check(parts, state, |s| s.check_feed_reader(&token)).await?;
+        Ok(FeedReader)
     }
 }
 
@@ -178,20 +206,22 @@ impl FromRequestParts<AppState> for MetricsReader {
         if !state.metrics_protected() {
             return Ok(MetricsReader);
         }
-        let token = require_bearer(&parts.headers, "missing metrics token")?;
-        state.check_metrics_reader(token).map(|()| MetricsReader)
+        let token = require_bearer(&parts.headers, "missing metrics token")?.to_owned();
+        limited_check(parts, state, |s| s.check_metrics_reader(&token)).await?;
+        Ok(MetricsReader)
     }
 }
 
 /// Who is calling: `User-Agent` and IP (the peer address, or the last `X-Forwarded-For`
 /// hop when `server.trust_forwarded_for` is on).
 #[derive(Debug)]
-pub struct Client(pub ClientInfo);
+pub struct Client(pub ClientInfo, String);
 
 impl Client {
-    /// The IP as a rate-limit key.
+    /// The IP as a rate-limit key: the address, or for IPv6 its network
+    /// (`rate_limit.ipv6_prefix`, see [`crate::rate_limit::ip_key`]).
     pub fn ip_key(&self) -> &str {
-        self.0.ip.as_deref().unwrap_or("unknown")
+        &self.1
     }
 }
 
@@ -222,10 +252,17 @@ impl FromRequestParts<AppState> for Client {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Client(ClientInfo {
-            user_agent,
-            ip: ip.map(|ip| ip.to_canonical().to_string()),
-        }))
+        let limit_key = ip.map_or_else(
+            || "unknown".to_owned(),
+            |ip| crate::rate_limit::ip_key(ip, state.config().rate_limit.ipv6_prefix),
+        );
+        Ok(Client(
+            ClientInfo {
+                user_agent,
+                ip: ip.map(|ip| ip.to_canonical().to_string()),
+            },
+            limit_key,
+        ))
     }
 }
 

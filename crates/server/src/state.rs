@@ -252,6 +252,7 @@ pub fn domain_settings(config: &Config, password_params: PasswordParams) -> Sett
         // delay token verification); at least one hash runs.
         hash_concurrency: std::thread::available_parallelism()
             .map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        hash_queue_wait: config.password.hash_queue_wait,
         // A new key is published for a JWKS max-age before it signs (clients' caches
         // know it), and for at least two maintenance periods (every replica knows it).
         key_prepublish: secs(config.keys.jwks_max_age)

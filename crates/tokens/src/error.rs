@@ -17,6 +17,10 @@ pub enum Failure {
     /// A bug or corrupt data (500).
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too much work at once (every password-hashing slot busy past its queue wait);
+    /// nothing was written (`unavailable`, 503 with `Retry-After`).
+    #[error("overloaded: {0}")]
+    Overloaded(String),
 }
 
 impl Failure {
@@ -28,7 +32,7 @@ impl Failure {
     /// What went wrong, for the logs.
     pub fn cause(&self) -> &str {
         match self {
-            Failure::Unavailable(c) | Failure::Internal(c) => c,
+            Failure::Unavailable(c) | Failure::Internal(c) | Failure::Overloaded(c) => c,
         }
     }
 }
@@ -44,7 +48,10 @@ impl From<StoreError> for Failure {
 
 impl From<PasswordError> for Failure {
     fn from(e: PasswordError) -> Self {
-        Failure::Internal(e.to_string())
+        match e {
+            PasswordError::Busy(_) => Failure::Overloaded(e.to_string()),
+            _ => Failure::Internal(e.to_string()),
+        }
     }
 }
 

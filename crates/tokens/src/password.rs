@@ -4,8 +4,13 @@
 //! once per permit and reused, so memory stays at `permits × m_cost` however many logins
 //! come (allocating 19 MiB per hash lets the allocator keep one such block per thread
 //! arena, which measured over 600 MiB of RSS under a login load).
+//!
+//! The wait for a permit is bounded too ([`PasswordHasher::with_queue_wait`]): past it the
+//! attempt fails with [`PasswordError::Busy`] (the server answers 503 with `Retry-After`)
+//! instead of joining an ever-longer queue that slows every login down.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Argon2, Block, Params, Version};
@@ -48,6 +53,9 @@ pub enum PasswordError {
     /// The blocking pool is gone (runtime shutting down).
     #[error("password hashing was cancelled")]
     Cancelled,
+    /// Every hashing slot stayed busy for the whole queue wait: too many logins at once.
+    #[error("password hashing is saturated: no slot within {0:?}")]
+    Busy(Duration),
 }
 
 fn hash_err(e: impl std::fmt::Display) -> PasswordError {
@@ -62,19 +70,30 @@ type MemoryPool = Arc<Mutex<Vec<Vec<Block>>>>;
 pub struct PasswordHasher {
     params: PasswordParams,
     permits: Arc<Semaphore>,
+    /// Longest wait for a permit; `None`: wait as long as it takes (one-off tools).
+    queue_wait: Option<Duration>,
     memory: MemoryPool,
     dummy: Arc<OnceCell<String>>,
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `max_concurrent` hashes at once.
+    /// A hasher running at most `max_concurrent` hashes at once; callers wait for a slot
+    /// as long as it takes (see [`with_queue_wait`](Self::with_queue_wait)).
     pub fn new(params: PasswordParams, max_concurrent: usize) -> Self {
         PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            queue_wait: None,
             memory: Arc::new(Mutex::new(Vec::new())),
             dummy: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Bounds the wait for a hashing slot: past `wait`, [`PasswordError::Busy`].
+    #[must_use]
+    pub fn with_queue_wait(mut self, wait: Duration) -> Self {
+        self.queue_wait = Some(wait);
+        self
     }
 
     /// Runs `f` on the blocking pool with a permit and a working-memory buffer.
@@ -82,11 +101,14 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Cancelled)?;
+        let acquire = Arc::clone(&self.permits).acquire_owned();
+        let _permit = match self.queue_wait {
+            Some(wait) => tokio::time::timeout(wait, acquire)
+                .await
+                .map_err(|_| PasswordError::Busy(wait))?,
+            None => acquire.await,
+        }
+        .map_err(|_| PasswordError::Cancelled)?;
         let pool = Arc::clone(&self.memory);
         tokio::task::spawn_blocking(move || {
             let take = || pool.lock().map(|mut p| p.pop()).unwrap_or_default();
@@ -264,6 +286,29 @@ mod tests {
         let pool = h.memory.lock().expect("lock");
         assert_eq!(pool.len(), 1, "one buffer for one permit");
         assert_eq!(pool[0].len(), 64, "m_cost blocks of 1 KiB");
+    }
+
+    /// With every slot taken for longer than the queue wait, an attempt fails fast with
+    /// `Busy` instead of queueing; once a slot frees up, hashing works again.
+    #[tokio::test]
+    async fn a_saturated_hasher_refuses_after_the_queue_wait() {
+        let h = PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 1)
+            .with_queue_wait(Duration::from_millis(50));
+        let held = Arc::clone(&h.permits)
+            .acquire_owned()
+            .await
+            .expect("permit");
+        let started = std::time::Instant::now();
+        let err = h
+            .hash(SecretString::new("correct horse".into()))
+            .await
+            .expect_err("no slot");
+        assert!(matches!(err, PasswordError::Busy(_)), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(held);
+        h.hash(SecretString::new("correct horse".into()))
+            .await
+            .expect("a free slot hashes");
     }
 
     #[tokio::test]

@@ -74,7 +74,8 @@ impl Auth {
         )
         .await?;
         Ok(Auth {
-            passwords: PasswordHasher::new(settings.password_params, settings.hash_concurrency),
+            passwords: PasswordHasher::new(settings.password_params, settings.hash_concurrency)
+                .with_queue_wait(settings.hash_queue_wait),
             successor_key: SuccessorKey(master.derive("tessera/refresh-successor/v1")),
             revoked: RevocationCache::default(),
             store,

@@ -34,6 +34,9 @@ pub struct Settings {
     pub password_params: PasswordParams,
     /// Password hashes running at once.
     pub hash_concurrency: usize,
+    /// Longest wait for a free hashing slot before a login or signup is refused as
+    /// overloaded ([`crate::Failure::Overloaded`]).
+    pub hash_queue_wait: std::time::Duration,
     /// Seconds a new signing key is published before it signs (see [`KeyRingConfig`]).
     pub key_prepublish: i64,
     /// Automatic signing-key rotation period, seconds; `None`: on demand only.

@@ -157,10 +157,18 @@ sections! {
     }
     password: RawPassword {
         min_length: u32 [Value("8")] "minimum password length in characters",
+        hash_queue_wait: String [Value("2s")]
+            "longest wait for a password-hashing slot; past it login and signup answer 503 with Retry-After",
     }
     rate_limit: RawRateLimit {
         login_per_minute: u32 [Value("10")]
-            "failed logins per username per minute, 3x that per IP; 0 turns it off",
+            "failed logins per username from one IP per minute; 3x that per IP, 10x per username from all IPs (and 30x per hour); 0 turns them off",
+        login_success_per_minute: u32 [Value("30")]
+            "successful logins per user per minute, 3x that per IP; 0 turns it off",
+        admin_failures_per_minute: u32 [Value("10")]
+            "requests with a wrong admin, revocations or metrics token per IP per minute; 0 turns it off",
+        ipv6_prefix: u32 [Value("64")]
+            "IPv6 clients share their limits per prefix of this length (32 to 128)",
         signup_per_minute: u32 [Value("10")] "signups per IP per minute; 0 turns it off",
         refresh_per_minute: u32 [Value("600")] "refreshes per IP per minute; 0 turns it off",
     }

@@ -148,6 +148,8 @@ pub struct SignupConfig {
 pub struct PasswordConfig {
     /// Minimum length in characters (`8`).
     pub min_length: usize,
+    /// Longest wait for a password-hashing slot (`2s`).
+    pub hash_queue_wait: std::time::Duration,
 }
 
 /// `[rate_limit]`. `0` turns a limit off.
@@ -159,6 +161,13 @@ pub struct RateLimitConfig {
     pub signup_per_minute: u32,
     /// Refreshes per IP per minute (`600`).
     pub refresh_per_minute: u32,
+    /// Successful logins per user per minute (`30`); per IP it is 3× this.
+    pub login_success_per_minute: u32,
+    /// Requests with a wrong admin, revocations or metrics token, per IP per minute (`10`).
+    pub admin_failures_per_minute: u32,
+    /// IPv6 clients are limited per network of this prefix length (`64`): one host owns a
+    /// whole /64 and could otherwise take a fresh budget per address.
+    pub ipv6_prefix: u8,
 }
 
 /// `[redis]`.

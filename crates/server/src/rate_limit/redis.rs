@@ -15,7 +15,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::Script;
 use tessera_jose::primitives::sha256;
 
-use super::{Bucket, LocalLimiter, RetryAfter, WINDOW};
+use super::{Bucket, LocalLimiter, RetryAfter};
 
 /// Longest wait for one Redis command before the local limiter decides instead.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(100);
@@ -219,7 +219,10 @@ impl RedisLimiter {
         if self.should_try() {
             let mut conn = self.conn.clone();
             let mut invocation = self.script.key(self.key(bucket, identity));
-            invocation.arg(mode.as_str()).arg(limit).arg(WINDOW * 1000);
+            invocation
+                .arg(mode.as_str())
+                .arg(limit)
+                .arg(bucket.window() * 1000);
             let call = invocation.invoke_async::<(i64, i64, i64)>(&mut conn);
             match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
                 Ok(Ok((allowed, _count, ttl_ms))) => {
@@ -322,6 +325,9 @@ mod tests {
                 login_per_minute: 1,
                 signup_per_minute: 1,
                 refresh_per_minute: 1,
+                login_success_per_minute: 1,
+                admin_failures_per_minute: 1,
+                ipv6_prefix: 64,
             },
             std::sync::Arc::new(tessera_tokens::ManualClock::new(0)),
         );

@@ -63,8 +63,9 @@ fn username_limit_key(username: &str) -> String {
 }
 
 /// 200 TokenResponse; 401 `invalid_credentials` (the same answer for an unknown user and a
-/// wrong password); 429 while the username or the IP has too many recent failures —
-/// checked before any password hashing.
+/// wrong password); 429 while the username (from this IP, or from every IP), the IP, or
+/// the recent successful logins are over their limits — checked before any password
+/// hashing; 503 with `Retry-After` when every hashing slot stays busy.
 #[utoipa::path(
     post,
     path = "/v1/login",
@@ -74,7 +75,10 @@ fn username_limit_key(username: &str) -> String {
     description = "Opens a session: an access token in the body and a refresh token in the \
         `__Host-tessera_refresh` cookie (`delivery: cookie`, the default) or in the body \
         (`delivery: body`), never both. Failed attempts are limited per username and per \
-        client IP (`429` with `Retry-After`), checked before any password hashing.",
+        client IP (`429` with `Retry-After`), checked before any password hashing: per username \
+        from one IP (`rate_limit.login_per_minute`), per IP (3×), per username from every IP \
+        (10× a minute, 30× an hour); successful logins per user and per IP too. A burst \
+        beyond the password-hashing capacity answers `503` with `Retry-After`.",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Logged in.", body = TokenResponse,
@@ -97,18 +101,23 @@ pub async fn login(
     let limiter = state.limiter();
     let ip = client.ip_key().to_owned();
     let user_key = username_limit_key(&req.username);
-    // Every attempt is counted before hashing, so concurrent guesses cannot all pass the
-    // check before any is counted; an attempt that turns out not to be a failure is taken
-    // back (a success clears the username's count and refunds the IP's, so logins from a
-    // shared address do not use up its quota).
-    let limited = match limiter.acquire(Bucket::LoginIp, &ip).await {
-        Ok(()) => match limiter.acquire(Bucket::LoginUser, &user_key).await {
-            Ok(()) => Ok(()),
-            Err(r) => {
-                limiter.refund(Bucket::LoginIp, &ip).await;
-                Err(r)
-            }
-        },
+    let pair_key = format!("{user_key}\n{ip}");
+    // Every attempt counts as a failure before hashing, so concurrent guesses cannot all
+    // pass the check before any is counted; an attempt that turns out not to be a failure
+    // is taken back. Successful logins are limited too (checked here, counted on success),
+    // so one client cannot open sessions by the hundred.
+    let failures = [
+        (Bucket::LoginIp, ip.as_str()),
+        (Bucket::LoginPair, pair_key.as_str()),
+        (Bucket::LoginUser, user_key.as_str()),
+        (Bucket::LoginUserHour, user_key.as_str()),
+    ];
+    let successes = [
+        (Bucket::LoginSuccessIp, ip.as_str()),
+        (Bucket::LoginSuccessUser, user_key.as_str()),
+    ];
+    let limited = match limiter.check_all(&successes).await {
+        Ok(()) => limiter.acquire_all(&failures).await,
         Err(r) => Err(r),
     };
     if let Err(RetryAfter(secs)) = limited {
@@ -123,8 +132,15 @@ pub async fn login(
         .await
     {
         Ok(issued) => {
-            limiter.reset(Bucket::LoginUser, &user_key).await;
-            limiter.refund(Bucket::LoginIp, &ip).await;
+            // Not a failure: take the attempt back everywhere; this address knows the
+            // password, so its own count for the username starts again.
+            for (bucket, key) in &failures {
+                limiter.refund(*bucket, key).await;
+            }
+            limiter.reset(Bucket::LoginPair, &pair_key).await;
+            for (bucket, key) in &successes {
+                limiter.hit(*bucket, key).await;
+            }
             metrics.login(LoginResult::Success);
             tracing::info!(user_id = %issued.user_id, session_id = %issued.session_id, "login");
             Ok(token_response(&state, &issued, by_cookie))
@@ -135,8 +151,9 @@ pub async fn login(
                 tracing::info!(ip = %ip, "login failed: invalid credentials");
             } else {
                 // Not a failed guess (the database was down, say): take the counts back.
-                limiter.refund(Bucket::LoginIp, &ip).await;
-                limiter.refund(Bucket::LoginUser, &user_key).await;
+                for (bucket, key) in &failures {
+                    limiter.refund(*bucket, key).await;
+                }
                 metrics.login(LoginResult::Error);
             }
             Err(e.into())

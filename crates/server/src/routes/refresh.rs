@@ -23,7 +23,9 @@ fn outcome(e: &RefreshError) -> RefreshOutcome {
         RefreshError::Revoked => RefreshOutcome::Revoked,
         RefreshError::Reused => RefreshOutcome::Reused,
         RefreshError::Unknown => RefreshOutcome::Unknown,
-        RefreshError::Failure(Failure::Unavailable(_)) => RefreshOutcome::Unavailable,
+        RefreshError::Failure(Failure::Unavailable(_) | Failure::Overloaded(_)) => {
+            RefreshOutcome::Unavailable
+        }
         RefreshError::Failure(Failure::Internal(_)) => RefreshOutcome::Error,
     }
 }

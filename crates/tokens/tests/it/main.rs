@@ -35,6 +35,7 @@ pub fn settings() -> Settings {
         min_password_len: 8,
         password_params: PasswordParams::INSECURE_FOR_TESTS,
         hash_concurrency: 2,
+        hash_queue_wait: std::time::Duration::from_secs(5),
         key_prepublish: 10,
         key_rotation_period: None,
     }
