@@ -124,7 +124,8 @@ fn wait_for_log(server: &Server, text: &str, within: Duration) -> bool {
 fn half_open_connections_are_cut_after_header_timeout_and_healthz_answers_at_once() {
     let _turn = crate::heavy_turn();
     let dir = Dir::new();
-    let server = Server::start_with_env(&dir, &[("TESSERA_SERVER__HEADER_TIMEOUT", "1s")]);
+    // Long enough for all 300 to connect (on a loaded machine too) before the first are cut.
+    let server = Server::start_with_env(&dir, &[("TESSERA_SERVER__HEADER_TIMEOUT", "2s")]);
     limit_descriptors(&server, NOFILE);
     let start = Instant::now();
     let mut holders: Vec<(TcpStream, Option<Duration>)> = (0..HOLDERS)
@@ -139,7 +140,7 @@ fn half_open_connections_are_cut_after_header_timeout_and_healthz_answers_at_onc
         "the server never ran out of descriptors: {}",
         server.log_text()
     );
-    while start.elapsed() < Duration::from_secs(10) {
+    while start.elapsed() < Duration::from_secs(12) {
         for (stream, cut) in holders.iter_mut().filter(|(_, cut)| cut.is_none()) {
             if is_closed(stream) {
                 *cut = Some(start.elapsed());
@@ -151,10 +152,10 @@ fn half_open_connections_are_cut_after_header_timeout_and_healthz_answers_at_onc
         thread::sleep(Duration::from_millis(10));
     }
     let cuts: Vec<Duration> = holders.iter().filter_map(|(_, cut)| *cut).collect();
-    assert_eq!(cuts.len(), HOLDERS, "connections left open after 10 s");
+    assert_eq!(cuts.len(), HOLDERS, "connections left open after 12 s");
     let first = cuts.iter().min().unwrap();
     assert!(
-        *first >= Duration::from_millis(900),
+        *first >= Duration::from_millis(1900),
         "a connection was cut before the header timeout: {first:?}"
     );
 
@@ -184,11 +185,13 @@ fn out_of_descriptors_the_server_neither_dies_nor_spins() {
         "the server never ran out of descriptors: {}",
         server.log_text()
     );
+    // Waiting costs next to nothing (0.00 s measured); retrying every millisecond costs
+    // about 0.17 s here, a busy loop all of it.
     let before = cpu_seconds(server.pid());
     thread::sleep(Duration::from_secs(2));
     let spent = cpu_seconds(server.pid()) - before;
     assert!(
-        spent < 0.2,
+        spent < 0.1,
         "the server spent {spent:.2} s of CPU in 2 s out of descriptors"
     );
     assert!(
