@@ -411,3 +411,16 @@ fn graceful_shutdown_finishes_requests_in_flight_within_the_bound() {
         server.log_text()
     );
 }
+
+/// The accept loop still hands the client's address to the app (sessions and rate limits
+/// use it).
+#[test]
+fn the_client_address_still_reaches_the_app() {
+    let dir = Dir::new();
+    let server = Server::start(&dir);
+    server.api().signup("addr-user");
+    let login = server.api().login("addr-user");
+    let (status, sessions) = server.api().get("/v1/sessions", Some(&login.access));
+    assert_eq!(status, 200, "{sessions}");
+    assert_eq!(sessions[0]["ip"], "127.0.0.1", "{sessions}");
+}
