@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::observe::ObserveLayer;
 use crate::openapi;
+use crate::request_timeout;
 use crate::routes::{
     admin, health, login, me, oauth, page, refresh, revocations, users, well_known,
 };
@@ -75,6 +76,10 @@ pub fn app(state: AppState) -> Router {
             AUTHORIZATION,
             COOKIE,
         ]))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout::limit_body_time,
+        ))
         .layer(observe)
         .with_state(state)
 }

@@ -270,6 +270,18 @@ impl Config {
                 public_url,
                 trust_forwarded_for: b
                     .take("server.trust_forwarded_for", raw.server.trust_forwarded_for)?,
+                header_timeout: b.positive("server.header_timeout", raw.server.header_timeout)?,
+                request_timeout: b
+                    .positive("server.request_timeout", raw.server.request_timeout)?,
+                idle_timeout: b.positive("server.idle_timeout", raw.server.idle_timeout)?,
+                max_connections: match b
+                    .take("server.max_connections", raw.server.max_connections)?
+                {
+                    0 => return Err(b.invalid("server.max_connections", "must be at least 1")),
+                    n => n,
+                },
+                shutdown_timeout: b
+                    .positive("server.shutdown_timeout", raw.server.shutdown_timeout)?,
             },
             database: DatabaseConfig {
                 url: database_url,
@@ -464,10 +476,91 @@ mod tests {
         assert_eq!(c.rate_limit.login_success_per_minute, 30);
         assert_eq!(c.rate_limit.admin_failures_per_minute, 10);
         assert_eq!(c.rate_limit.ipv6_prefix, 64);
-        assert_eq!(KEYS.len(), 41);
+        assert_eq!(KEYS.len(), 46);
         // Every `Value` default parses (fill_defaults would refuse to start otherwise).
         let mut raw = RawConfig::default();
         assert_eq!(raw.fill_defaults(), Ok(()));
+    }
+
+    #[test]
+    fn slow_client_settings_are_checked() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let c = Config::defaults();
+        assert_eq!(c.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.server.max_connections, 10_000);
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+        let c = Config::load(
+            None,
+            env(&[
+                ("TESSERA_SERVER__HEADER_TIMEOUT", "1s"),
+                ("TESSERA_SERVER__REQUEST_TIMEOUT", "2s"),
+                ("TESSERA_SERVER__IDLE_TIMEOUT", "3s"),
+                ("TESSERA_SERVER__MAX_CONNECTIONS", "4"),
+                ("TESSERA_SERVER__SHUTDOWN_TIMEOUT", "5s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.server.header_timeout,
+                c.server.request_timeout,
+                c.server.idle_timeout,
+                c.server.max_connections,
+                c.server.shutdown_timeout,
+            ),
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3),
+                4,
+                Duration::from_secs(5),
+            )
+        );
+        for (var, value, key) in [
+            (
+                "TESSERA_SERVER__HEADER_TIMEOUT",
+                "0s",
+                "server.header_timeout",
+            ),
+            (
+                "TESSERA_SERVER__REQUEST_TIMEOUT",
+                "0s",
+                "server.request_timeout",
+            ),
+            ("TESSERA_SERVER__IDLE_TIMEOUT", "0s", "server.idle_timeout"),
+            (
+                "TESSERA_SERVER__SHUTDOWN_TIMEOUT",
+                "0s",
+                "server.shutdown_timeout",
+            ),
+            (
+                "TESSERA_SERVER__HEADER_TIMEOUT",
+                "soon",
+                "server.header_timeout",
+            ),
+            (
+                "TESSERA_SERVER__MAX_CONNECTIONS",
+                "0",
+                "server.max_connections",
+            ),
+            (
+                "TESSERA_SERVER__MAX_CONNECTIONS",
+                "-1",
+                "server.max_connections",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
     }
 
     #[test]

@@ -71,6 +71,17 @@ impl ApiError {
         )
     }
 
+    /// 408 `invalid_request`: the request body did not arrive within
+    /// `server.request_timeout` (no code of its own: the request is incomplete, hence
+    /// malformed).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "the request body did not arrive in time",
+        )
+    }
+
     /// 401 `invalid_token` on a Bearer route.
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description).bearer()

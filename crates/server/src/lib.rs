@@ -28,17 +28,20 @@
 mod app;
 mod background;
 pub mod config;
+mod connection;
 mod cookie;
 mod csrf;
 mod error;
 mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
+mod listener;
 mod master_key;
 pub mod metrics;
 mod observe;
 mod openapi;
 pub mod rate_limit;
+mod request_timeout;
 mod routes;
 mod serve;
 mod startup;

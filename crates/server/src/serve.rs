@@ -1,8 +1,7 @@
 //! `tessera serve`: open the database, load the master key and the signing keys, listen,
-//! run the background tasks, and stop gracefully on SIGINT or SIGTERM.
+//! run the background tasks, and stop gracefully on SIGINT or SIGTERM (`crate::listener`).
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -91,18 +90,12 @@ pub async fn serve(config: Config, admin_token: Option<SecretString>) -> Result<
         "listening on http://{addr}"
     );
     let tasks = spawn_background(Arc::clone(state.auth()));
-    let result = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(StartError::Serve);
+    crate::listener::run(listener, app(state), &config.server, shutdown_signal()).await;
     for t in tasks {
         t.abort();
     }
     tracing::info!("stopped");
-    result
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM (the graceful-shutdown trigger of `serve` and `gate`).

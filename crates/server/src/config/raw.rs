@@ -118,6 +118,15 @@ sections! {
             "base URL clients use: the default issuer and the browser origin allowed by default",
         trust_forwarded_for: bool [Value("false")]
             "take the client IP from the last X-Forwarded-For hop (only behind a proxy that appends it)",
+        header_timeout: String [Value("10s")]
+            "a connection that has not sent a complete request head in this time is closed",
+        request_timeout: String [Value("30s")]
+            "a request whose body has not arrived in this time is answered 408 and closed",
+        idle_timeout: String [Value("60s")] "an idle keep-alive connection is closed",
+        max_connections: u32 [Value("10000")]
+            "open connections beyond this wait in the accept queue",
+        shutdown_timeout: String [Value("10s")]
+            "on SIGTERM or SIGINT, how long in-flight requests may finish before every connection is closed",
     }
     database: RawDatabase {
         url: String [Value("sqlite://tessera.db")] "sqlite://PATH or postgres://USER@HOST/DB",

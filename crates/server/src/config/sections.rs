@@ -20,6 +20,20 @@ pub struct ServerConfig {
     /// Take the client IP from the last `X-Forwarded-For` hop (`false`). Turn on only
     /// behind a proxy that sets it.
     pub trust_forwarded_for: bool,
+    /// A connection that has not sent a complete request head this long after it opened,
+    /// or after the first byte of its next request, is closed (`10s`).
+    pub header_timeout: Duration,
+    /// A request whose body has not fully arrived this long after its head is answered 408
+    /// and the connection closed (`30s`).
+    pub request_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed (`60s`).
+    pub idle_timeout: Duration,
+    /// Most connections open at once; further ones wait in the kernel's accept queue
+    /// (`10000`).
+    pub max_connections: u32,
+    /// On SIGTERM or SIGINT, how long in-flight requests may finish before every
+    /// connection is closed (`10s`).
+    pub shutdown_timeout: Duration,
 }
 
 /// `[database]`.
