@@ -13,6 +13,7 @@ mod manual;
 mod pg_fault;
 mod replicas;
 mod serve;
+mod users;
 mod verify;
 
 use std::fs;
