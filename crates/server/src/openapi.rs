@@ -245,7 +245,8 @@ impl Answer {
                 422,
                 "weak_password",
                 "password must be at least 8 characters",
-                "the password is shorter than `password.min_length`",
+                "the password is shorter than `password.min_length`, only white space, or on \
+                 the bundled list of common and breached passwords",
             ),
             RateLimited => (
                 429,

@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "revocations",
         sql: include_str!("../migrations/sqlite/0002_revocations.sql"),
     },
+    Migration {
+        version: 3,
+        name: "username_skeleton",
+        sql: include_str!("../migrations/sqlite/0003_username_skeleton.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first: the same versions as [`SQLITE`], each with the
@@ -46,6 +51,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "revocations",
         sql: include_str!("../migrations/postgres/0002_revocations.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "username_skeleton",
+        sql: include_str!("../migrations/postgres/0003_username_skeleton.sql"),
     },
 ];
 

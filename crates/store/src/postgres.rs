@@ -200,7 +200,8 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/dbname`, or
     /// `postgresql://…`, with libpq's query parameters such as `sslmode`) and applies the
-    /// missing migrations under the advisory lock.
+    /// missing migrations under the advisory lock, then gives accounts from before the RFC
+    /// 8265 username rules their new key ([`tessera_tokens::normalize_usernames`]).
     ///
     /// Refuses an unparsable URL and invalid options ([`StoreError::Other`], never echoing
     /// the URL, which may hold a password), and a database migrated by a newer Tessera. A
@@ -263,7 +264,10 @@ impl PostgresStore {
             .map_err(map_err)?;
         migrate(&pool).await?;
         tracing::debug!(?options, "postgres store open");
-        Ok(PostgresStore { pool, outage })
+        let store = PostgresStore { pool, outage };
+        // The part of migration 3 that SQL cannot do.
+        tessera_tokens::normalize_usernames(&store).await?;
+        Ok(store)
     }
 
     /// Runs one operation on the pool (`op` gets the pool as its executor: one statement,

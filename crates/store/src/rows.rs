@@ -17,12 +17,13 @@ where
         .map_err(|e| StoreError::Other(format!("decoding a row: {e}")))
 }
 
-/// `id, username, username_key, password_hash, created_at`.
+/// `id, username, username_key, password_hash, created_at, username_skeleton`.
 pub(crate) fn user<'r, R>(row: &'r R) -> Result<UserRecord, StoreError>
 where
     R: Row,
     usize: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
 {
     Ok(UserRecord {
@@ -31,6 +32,7 @@ where
         username_key: get(row, 2)?,
         password_hash: get(row, 3)?,
         created_at: get(row, 4)?,
+        username_skeleton: get(row, 5)?,
     })
 }
 

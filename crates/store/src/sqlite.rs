@@ -95,7 +95,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it if missing) and migrates the database at `url` (`sqlite://PATH`,
-    /// the path relative to the working directory or absolute).
+    /// the path relative to the working directory or absolute), then gives accounts from
+    /// before the RFC 8265 username rules their new key ([`tessera_tokens::normalize_usernames`]).
     ///
     /// Refuses `:memory:` and URLs with query parameters (see [`crate::sqlite_path`]), a
     /// `max_readers` of 0, and a database migrated by a newer Tessera. A file that cannot be
@@ -145,11 +146,14 @@ impl SqliteStore {
             .map_err(map_err)?;
 
         tracing::debug!(path = %path.display(), ?options, "sqlite store open");
-        Ok(SqliteStore {
+        let store = SqliteStore {
             writer,
             reader,
             path,
-        })
+        };
+        // The part of migration 3 that SQL cannot do.
+        tessera_tokens::normalize_usernames(&store).await?;
+        Ok(store)
     }
 
     /// The database file.

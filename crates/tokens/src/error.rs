@@ -70,15 +70,30 @@ pub enum SignupError {
     /// Password over [`crate::MAX_PASSWORD_BYTES`].
     #[error("password is longer than 1024 bytes")]
     PasswordTooLong,
-    /// Password shorter than the minimum.
-    #[error("password must be at least {0} characters")]
-    WeakPassword(usize),
+    /// The password is refused as too easy to guess (`weak_password`).
+    #[error(transparent)]
+    WeakPassword(#[from] Weakness),
     /// The username exists.
     #[error("username is taken")]
     UsernameTaken,
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
+}
+
+/// Why a new password is too easy to guess (NIST SP 800-63B §3.1.1.2: length and a list
+/// of common passwords, no composition rules). The text never echoes the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Weakness {
+    /// Shorter than the configured minimum, in characters.
+    #[error("password must be at least {0} characters")]
+    TooShort(usize),
+    /// Nothing but white space.
+    #[error("password is only white space")]
+    Blank,
+    /// On the list of common and breached passwords (compared without regard to case).
+    #[error("password is on a list of common or breached passwords; choose another, a few unrelated words make a good one")]
+    Common,
 }
 
 /// Why login failed.

@@ -7,6 +7,7 @@
 
 mod access;
 mod clock;
+mod common_passwords;
 mod error;
 mod feed;
 mod ids;
@@ -24,7 +25,7 @@ mod users;
 
 pub use access::{AccessClaims, AccessError};
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
-pub use error::{Failure, LoginError, RefreshError, SessionError, SignupError};
+pub use error::{Failure, LoginError, RefreshError, SessionError, SignupError, Weakness};
 pub use feed::{decode_cursor, encode_cursor, FeedAnswer, FeedError};
 pub use ids::{new_id, SessionId, UserId};
 pub use issued::{ClientInfo, Introspection, Issued};
@@ -43,4 +44,6 @@ pub use store::{
     SessionRecord, Store, StoreError, StoredKey, TokenHash, UserRecord,
 };
 pub use username::{Username, UsernameError, MAX_USERNAME_CHARS};
-pub use users::{check_password, create_user, MAX_PASSWORD_BYTES};
+pub use users::{
+    check_password, create_user, normalize_usernames, NormalizeReport, MAX_PASSWORD_BYTES,
+};

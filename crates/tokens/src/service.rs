@@ -18,8 +18,10 @@ use crate::password::PasswordHasher;
 use crate::refresh::{RefreshToken, SuccessorKey};
 use crate::revocation::RevocationCache;
 use crate::settings::Settings;
-use crate::store::{RevokeReason, RotateOutcome, Rotation, SessionRecord, Store};
-use crate::username::Username;
+use crate::store::{
+    RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, UserRecord,
+};
+use crate::username::{Username, MAX_USERNAME_CHARS};
 use crate::users::{create_user, MAX_PASSWORD_BYTES};
 
 /// Longest stored `User-Agent`, in bytes.
@@ -122,6 +124,27 @@ impl Auth {
         .await
     }
 
+    /// The account `typed` names: by its RFC 8265 key, so `ALICE` and full-width `ａｌｉｃｅ`
+    /// find `alice`. Accounts that kept their old key (see [`crate::normalize_usernames`])
+    /// are found by it first, as before the rules: only they can answer to it, and a name
+    /// that breaks the new rules finds nothing else.
+    async fn find_user(&self, typed: &str) -> Result<Option<UserRecord>, StoreError> {
+        let name = Username::parse(typed).ok();
+        let legacy = Username::legacy_key(typed);
+        let plausible = (1..=MAX_USERNAME_CHARS).contains(&typed.chars().count());
+        if plausible && name.as_ref().is_none_or(|n| n.key() != legacy) {
+            if let Some(user) = self.store.user_by_username(&legacy).await? {
+                if user.username_skeleton.is_none() {
+                    return Ok(Some(user));
+                }
+            }
+        }
+        match name {
+            Some(name) => self.store.user_by_username(name.key()).await,
+            None => Ok(None),
+        }
+    }
+
     /// Checks credentials and opens a session. Unknown users cost the same time as wrong
     /// passwords (a dummy hash is verified).
     pub async fn login(
@@ -130,16 +153,12 @@ impl Auth {
         password: SecretString,
         client: ClientInfo,
     ) -> Result<Issued, LoginError> {
-        // A name that breaks the username rules, or an over-long password, cannot match
-        // any account; it still pays for one hash below, like every other failure.
-        let username = Username::parse(username).ok();
-        let user = match username {
-            Some(name) if password.expose_secret().len() <= MAX_PASSWORD_BYTES => self
-                .store
-                .user_by_username(&name.key())
-                .await
-                .map_err(Failure::from)?,
-            _ => None,
+        // An over-long password cannot match any account; it still pays for one hash
+        // below, like every other failure.
+        let user = if password.expose_secret().len() <= MAX_PASSWORD_BYTES {
+            self.find_user(username).await.map_err(Failure::from)?
+        } else {
+            None
         };
         let ok = self
             .passwords

@@ -30,10 +30,17 @@ pub enum StoreError {
 pub struct UserRecord {
     /// Opaque id (`sub` of access tokens).
     pub id: String,
-    /// The username as given at signup.
+    /// The display name ([`crate::Username::as_str`]; for accounts created before the
+    /// RFC 8265 rules, the name exactly as given at signup).
     pub username: String,
-    /// The lookup key: the username lowercased; unique.
+    /// The lookup key ([`crate::Username::key`]); unique. For an account whose name could
+    /// not be given the RFC 8265 key (see [`crate::normalize_usernames`]), the old key: the
+    /// name lowercased.
     pub username_key: String,
+    /// The confusable skeleton of the key ([`crate::Username::skeleton`]); unique among
+    /// the rows that have one. `None` marks an account created before the RFC 8265 rules
+    /// that could not be given them (its name breaks them, or collides with another's).
+    pub username_skeleton: Option<String>,
     /// Argon2id PHC string.
     pub password_hash: String,
     /// Creation time.
@@ -246,8 +253,19 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Creates a user; `Conflict` when `username_key` exists.
+    /// Creates a user; `Conflict` when `username_key` or `username_skeleton` exists.
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// The users without a `username_skeleton`, oldest first.
+    async fn users_without_skeleton(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Gives user `id`, if it still has no skeleton, the lookup key `key` and the skeleton
+    /// `skeleton`: `Ok(true)` when it did, `Ok(false)` when the user is gone or already has
+    /// one, `Conflict` when another user has that key or skeleton.
+    async fn set_username_key(
+        &self,
+        id: &str,
+        key: &str,
+        skeleton: &str,
+    ) -> Result<bool, StoreError>;
     /// Finds a user by lookup key.
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Finds a user by id.

@@ -14,6 +14,7 @@ mod pg_fault;
 mod replicas;
 mod serve;
 mod slow_clients;
+mod users;
 mod verify;
 
 use std::fs;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_jose::SecretString;
-use tessera_tokens::{LoginError, MAX_USERNAME_CHARS};
+use tessera_tokens::{LoginError, Username, MAX_USERNAME_CHARS};
 use utoipa::ToSchema;
 
 use crate::config::Delivery;
@@ -52,14 +52,19 @@ error_answers!(
     ]
 );
 
-/// The per-username rate-limit key: case-insensitive like usernames, and bounded so that
-/// junk usernames cannot grow the limiter's memory.
+/// The per-username rate-limit key: the account's lookup key when the name follows the
+/// username rules, so that width and case variants of one name (`ａｌｉｃｅ`, `ALICE`) share
+/// one budget; otherwise lower-cased and bounded so that junk usernames cannot grow the
+/// limiter's memory.
 fn username_limit_key(username: &str) -> String {
-    username
-        .chars()
-        .take(MAX_USERNAME_CHARS + 1)
-        .collect::<String>()
-        .to_lowercase()
+    match Username::parse(username) {
+        Ok(name) => name.key().to_owned(),
+        Err(_) => username
+            .chars()
+            .take(MAX_USERNAME_CHARS + 1)
+            .collect::<String>()
+            .to_lowercase(),
+    }
 }
 
 /// 200 TokenResponse; 401 `invalid_credentials` (the same answer for an unknown user and a

@@ -20,10 +20,12 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// Compared after RFC 8265 (`UsernameCaseMapped`: width mapping, NFKC, case folding);
-    /// control, invisible and bidirectional formatting characters are refused.
+    /// control, invisible and bidirectional formatting characters are refused, and a name
+    /// that looks like an existing one (UTS #39 skeleton) is taken. 1–64 characters.
     #[schema(examples("alice"))]
     username: String,
-    /// At least `password.min_length` (default 8) characters, at most 1024 bytes.
+    /// At least `password.min_length` (default 8) characters, at most 1024 bytes, any
+    /// characters; not only white space, not a common or breached password.
     #[schema(value_type = String, format = Password, examples("correct horse battery staple"))]
     password: SecretString,
 }

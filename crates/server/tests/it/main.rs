@@ -25,3 +25,4 @@ mod route_labels;
 mod serve;
 mod sessions;
 mod signup_login;
+mod usernames_passwords;

@@ -62,6 +62,9 @@ macro_rules! conformance_tests {
             ping_answers,
             users_create_and_find,
             users_username_key_conflict,
+            users_skeleton_conflict,
+            users_without_skeleton_get_their_key_once,
+            normalize_usernames_backfills_and_keeps_collisions,
             sessions_create_and_find,
             sessions_create_is_atomic,
             sessions_create_needs_user,
@@ -154,6 +157,7 @@ fn user(username: &str, created_at: UnixTime) -> UserRecord {
         id: format!("u-{}", username.to_lowercase()),
         username: username.to_owned(),
         username_key: username.to_lowercase(),
+        username_skeleton: Some(format!("skeleton-of-{}", username.to_lowercase())),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt-of-{username}$hash"),
         created_at,
     }

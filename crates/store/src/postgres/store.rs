@@ -15,7 +15,7 @@ use crate::rows;
 // Column lists, in the order `crate::rows` reads them.
 macro_rules! user_columns {
     () => {
-        "id, username, username_key, password_hash, created_at"
+        "id, username, username_key, password_hash, created_at, username_skeleton"
     };
 }
 macro_rules! session_columns {
@@ -186,17 +186,54 @@ impl Store for PostgresStore {
             sqlx::query(concat!(
                 "INSERT INTO users (",
                 user_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5)"
+                ") VALUES ($1, $2, $3, $4, $5, $6)"
             ))
             .bind(&user.id)
             .bind(&user.username)
             .bind(&user.username_key)
             .bind(&user.password_hash)
             .bind(user.created_at)
+            .bind(&user.username_skeleton)
             .execute(db)
         })
         .await?;
         Ok(())
+    }
+
+    async fn users_without_skeleton(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.run(|db| {
+            sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username_skeleton IS NULL ORDER BY created_at, seq"
+            ))
+            .fetch_all(db)
+        })
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
+    }
+
+    async fn set_username_key(
+        &self,
+        id: &str,
+        key: &str,
+        skeleton: &str,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .run(|db| {
+                sqlx::query(
+                    "UPDATE users SET username_key = $2, username_skeleton = $3 \
+                     WHERE id = $1 AND username_skeleton IS NULL",
+                )
+                .bind(id)
+                .bind(key)
+                .bind(skeleton)
+                .execute(db)
+            })
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {

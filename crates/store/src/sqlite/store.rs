@@ -14,7 +14,7 @@ use crate::rows;
 // Column lists, in the order the `*_from_row` functions read them.
 macro_rules! user_columns {
     () => {
-        "id, username, username_key, password_hash, created_at"
+        "id, username, username_key, password_hash, created_at, username_skeleton"
     };
 }
 macro_rules! session_columns {
@@ -173,17 +173,51 @@ impl Store for SqliteStore {
         sqlx::query(concat!(
             "INSERT INTO users (",
             user_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5)"
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         ))
         .bind(&user.id)
         .bind(&user.username)
         .bind(&user.username_key)
         .bind(&user.password_hash)
         .bind(user.created_at)
+        .bind(&user.username_skeleton)
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn users_without_skeleton(&self) -> Result<Vec<UserRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username_skeleton IS NULL ORDER BY created_at, rowid"
+        ))
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(rows::user)
+        .collect()
+    }
+
+    async fn set_username_key(
+        &self,
+        id: &str,
+        key: &str,
+        skeleton: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET username_key = ?2, username_skeleton = ?3 \
+             WHERE id = ?1 AND username_skeleton IS NULL",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(skeleton)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {

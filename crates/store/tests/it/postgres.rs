@@ -85,6 +85,7 @@ fn user(name: &str) -> UserRecord {
         id: format!("u-{name}"),
         username: name.to_owned(),
         username_key: name.to_owned(),
+        username_skeleton: Some(name.to_owned()),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: T0,
     }
@@ -828,4 +829,30 @@ async fn the_feed_finds_a_revocation_that_commits_after_a_later_one() {
         .unwrap();
     let seq = |id: &str| seqs.iter().find(|(s, _)| s == id).unwrap().1;
     assert!(seq("slow") < seq("fast"), "{seqs:?}");
+}
+
+/// Migration 3 on a database with accounts (see the SQLite test of the same name).
+#[tokio::test]
+async fn migration_3_backfills_keys_and_skeletons_and_keeps_collisions() {
+    use crate::sqlite::{assert_upgraded, BEFORE_MIGRATION_3, OLD_ROWS};
+    let Some(db) = test_db() else { return };
+    let store = PostgresStore::connect(db.url(), test_options())
+        .await
+        .unwrap();
+    drop(store);
+    let mut conn = db.connect().await;
+    sqlx::raw_sql(BEFORE_MIGRATION_3)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(OLD_ROWS).execute(&mut conn).await.unwrap();
+    assert_eq!(migration_versions(&mut conn).await, [1, 2]);
+
+    for _ in 0..2 {
+        let store = PostgresStore::connect(db.url(), test_options())
+            .await
+            .unwrap();
+        assert_upgraded(&store).await;
+    }
+    assert_eq!(migration_versions(&mut conn).await, ALL_VERSIONS);
 }

@@ -17,6 +17,7 @@ fn user(name: &str) -> UserRecord {
         id: format!("u-{name}"),
         username: name.to_owned(),
         username_key: name.to_owned(),
+        username_skeleton: Some(name.to_owned()),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: 1_700_000_000,
     }
@@ -297,4 +298,73 @@ async fn the_database_and_its_wal_and_shm_files_are_private() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{path}");
     }
+}
+
+/// Undoes migration 3 on a migrated database: the schema of a database last opened by a
+/// Tessera before the RFC 8265 username rules.
+pub(crate) const BEFORE_MIGRATION_3: &str = "DROP INDEX users_username_skeleton; \
+     ALTER TABLE users DROP COLUMN username_skeleton; \
+     DELETE FROM schema_migrations WHERE version = 3;";
+
+/// Rows written under the old rules (key = the name lowercased), with one pair of names that
+/// now look alike (Latin and Cyrillic `a`) and one name the rules refuse (U+200B).
+pub(crate) const OLD_ROWS: &str =
+    "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES \
+     ('u-1', 'Alice', 'alice', 'h', 1), \
+     ('u-2', 'ＢＯＢ', 'ｂｏｂ', 'h', 2), \
+     ('u-3', 'аlice', 'аlice', 'h', 3), \
+     ('u-4', 'zero\u{200B}width', 'zero\u{200B}width', 'h', 4);";
+
+/// What opening the upgraded database must show: new keys and skeletons for the first two,
+/// the old keys kept for the others, every account still found (both backends).
+pub(crate) async fn assert_upgraded(store: &dyn Store) {
+    let found =
+        |key: &'static str| async move { store.user_by_username(key).await.unwrap().unwrap() };
+    let alice = found("alice").await;
+    assert_eq!(
+        (alice.id.as_str(), alice.username_skeleton.as_deref()),
+        ("u-1", Some("alice"))
+    );
+    let bob = found("bob").await;
+    assert_eq!((bob.id.as_str(), bob.username.as_str()), ("u-2", "ＢＯＢ"));
+    assert_eq!(bob.username_skeleton.as_deref(), Some("bob"));
+    for (key, id) in [("аlice", "u-3"), ("zero\u{200B}width", "u-4")] {
+        let kept = found(key).await;
+        assert_eq!((kept.id.as_str(), kept.username_skeleton), (id, None));
+    }
+    let left = store.users_without_skeleton().await.unwrap();
+    assert_eq!(
+        left.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u-3", "u-4"]
+    );
+}
+
+/// Migration 3 on a database with accounts: the column and index are added, start-up
+/// computes the keys and skeletons in Rust, and collisions do not stop start-up.
+#[tokio::test]
+async fn migration_3_backfills_keys_and_skeletons_and_keeps_collisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = url(dir.path());
+    SqliteStore::connect(&u, SqliteOptions::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut conn = raw(&u).await;
+    sqlx::raw_sql(BEFORE_MIGRATION_3)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(OLD_ROWS).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(migration_versions(&u).await, [1, 2]);
+
+    for _ in 0..2 {
+        let store = SqliteStore::connect(&u, SqliteOptions::default())
+            .await
+            .unwrap();
+        assert_upgraded(&store).await;
+        store.close().await;
+    }
+    assert_eq!(migration_versions(&u).await, ALL_VERSIONS);
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod names;
 mod refresh;
 mod sessions;
 mod signup_login;

@@ -1,6 +1,6 @@
 //! Signup rules (username, password, one account per name) and login answers.
 
-use tessera_tokens::{ClientInfo, LoginError, SignupError, Username, UsernameError};
+use tessera_tokens::{ClientInfo, LoginError, SignupError, Username, UsernameError, Weakness};
 
 use crate::{password, Domain};
 
@@ -37,7 +37,7 @@ async fn passwords_are_checked_before_anything_is_stored() {
     let name = Username::parse("bob").unwrap();
     assert_eq!(
         d.auth.signup(&name, password("short")).await,
-        Err(SignupError::WeakPassword(8))
+        Err(SignupError::WeakPassword(Weakness::TooShort(8)))
     );
     assert_eq!(
         d.auth.signup(&name, password(&"x".repeat(1025))).await,
