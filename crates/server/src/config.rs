@@ -24,7 +24,7 @@ pub use values::{parse_duration, parse_redis_url};
 pub use sections::{
     CookieConfig, CorsConfig, DatabaseConfig, Delivery, KeysConfig, LogConfig, LogFormat,
     MetricsConfig, PasswordConfig, RateLimitConfig, RedisConfig, RevocationsConfig, SameSite,
-    ServerConfig, SignupConfig, Synchronous, TokensConfig,
+    ServerConfig, SessionsConfig, SignupConfig, Synchronous, TokensConfig,
 };
 
 /// Why the configuration was refused. The message names the key (or variable) at fault.
@@ -86,6 +86,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// `[keys]`.
     pub keys: KeysConfig,
+    /// `[sessions]`.
+    pub sessions: SessionsConfig,
     /// `[revocations]`.
     pub revocations: RevocationsConfig,
     /// `[metrics]`.
@@ -365,6 +367,12 @@ impl Config {
                     raw.keys.allow_readable_master_key_file,
                 )?,
             },
+            sessions: SessionsConfig {
+                max_per_user: match b.take("sessions.max_per_user", raw.sessions.max_per_user)? {
+                    0 => return Err(b.invalid("sessions.max_per_user", "must be at least 1")),
+                    n => n,
+                },
+            },
             revocations: RevocationsConfig {
                 token: revocations_token,
             },
@@ -476,7 +484,8 @@ mod tests {
         assert_eq!(c.rate_limit.login_success_per_minute, 30);
         assert_eq!(c.rate_limit.admin_failures_per_minute, 10);
         assert_eq!(c.rate_limit.ipv6_prefix, 64);
-        assert_eq!(KEYS.len(), 46);
+        assert_eq!(c.sessions.max_per_user, 100);
+        assert_eq!(KEYS.len(), 47);
         // Every `Value` default parses (fill_defaults would refuse to start otherwise).
         let mut raw = RawConfig::default();
         assert_eq!(raw.fill_defaults(), Ok(()));

@@ -242,6 +242,7 @@ pub fn domain_settings(config: &Config, password_params: PasswordParams) -> Sett
         access_ttl: secs(t.access_ttl),
         refresh_ttl: secs(t.refresh_ttl),
         idle_timeout: secs(t.idle_timeout),
+        max_sessions_per_user: config.sessions.max_per_user,
         reuse_grace: secs(t.reuse_grace),
         leeway: secs(t.leeway),
         min_password_len: config.password.min_length,

@@ -132,7 +132,11 @@
 //! A rotation that succeeds is therefore one statement and one query round trip; `Grace`,
 //! `Unknown`, `Expired` and `Revoked` cost two statements, `Reused` three. None uses
 //! `BEGIN`/`COMMIT`. Other writes are single statements too (`create_session` inserts the session and
-//! its first token in one `WITH` statement).
+//! its first token in one `WITH` statement), except two transactions that must read before
+//! they write: `rotate_signing_key` (under an advisory lock) and `create_capped_session`,
+//! which locks the user's row (`SELECT … FOR UPDATE`) before counting the user's live
+//! sessions, so concurrent logins of one user count one after another and never exceed the
+//! cap.
 
 use std::future::Future;
 use std::str::FromStr;

@@ -41,7 +41,7 @@ pub use service::Auth;
 pub use settings::Settings;
 pub use store::{
     FeedPosition, KeyRotation, Revocation, RevocationPage, RevokeReason, RotateOutcome, Rotation,
-    SessionRecord, Store, StoreError, StoredKey, TokenHash, UserRecord,
+    SessionCap, SessionRecord, Store, StoreError, StoredKey, TokenHash, UserRecord,
 };
 pub use username::{Username, UsernameError, MAX_USERNAME_CHARS};
 pub use users::{

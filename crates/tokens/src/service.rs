@@ -19,7 +19,7 @@ use crate::refresh::{RefreshToken, SuccessorKey};
 use crate::revocation::RevocationCache;
 use crate::settings::Settings;
 use crate::store::{
-    RevokeReason, RotateOutcome, Rotation, SessionRecord, Store, StoreError, UserRecord,
+    RevokeReason, RotateOutcome, Rotation, SessionCap, SessionRecord, Store, StoreError, UserRecord,
 };
 use crate::username::{Username, MAX_USERNAME_CHARS};
 use crate::users::{create_user, MAX_PASSWORD_BYTES};
@@ -185,10 +185,27 @@ impl Auth {
             ip: client.ip,
         };
         let token = RefreshToken::generate().map_err(Failure::from)?;
-        self.store
-            .create_session(&session, &token.hash())
+        let until = self.revocation_until(now);
+        let cap = SessionCap {
+            max_live: self.settings.max_sessions_per_user,
+            until,
+        };
+        let evicted = self
+            .store
+            .create_capped_session(&session, &token.hash(), &cap)
             .await
             .map_err(Failure::from)?;
+        if !evicted.is_empty() {
+            tracing::info!(
+                user_id = %session.user_id,
+                evicted = ?evicted,
+                max_per_user = cap.max_live,
+                "login over the session cap: least recently used sessions revoked"
+            );
+            for id in evicted {
+                self.revoked.insert(id, until);
+            }
+        }
         self.issue(&session, token, now)
             .map_err(LoginError::Failure)
     }

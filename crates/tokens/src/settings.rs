@@ -1,4 +1,5 @@
-//! The domain's settings: what the server's `tokens.*`, `password.*` and `keys.*`
+//! The domain's settings: what the server's `tokens.*`, `password.*`, `keys.*` and
+//! `sessions.*`
 //! configuration means to the domain, in seconds and counts.
 
 use tessera_jose::Algorithm;
@@ -24,6 +25,9 @@ pub struct Settings {
     pub refresh_ttl: i64,
     /// Session idle timeout, seconds.
     pub idle_timeout: i64,
+    /// Live sessions per user (at least 1): a login beyond it revokes the user's least
+    /// recently used sessions.
+    pub max_sessions_per_user: u32,
     /// Reuse grace window, seconds (0 = off).
     pub reuse_grace: i64,
     /// Clock leeway when verifying access tokens, seconds.

@@ -68,6 +68,9 @@ pub enum RevokeReason {
     Admin,
     /// A spent refresh token was presented after the grace window (RFC 9700 §4.14.2).
     Reuse,
+    /// A newer login of the user went over the cap on live sessions per user, and this was
+    /// the least recently used one.
+    Evicted,
 }
 
 impl RevokeReason {
@@ -78,6 +81,7 @@ impl RevokeReason {
             RevokeReason::User => "user",
             RevokeReason::Admin => "admin",
             RevokeReason::Reuse => "reuse",
+            RevokeReason::Evicted => "evicted",
         }
     }
 
@@ -88,6 +92,7 @@ impl RevokeReason {
             "user" => RevokeReason::User,
             "admin" => RevokeReason::Admin,
             "reuse" => RevokeReason::Reuse,
+            "evicted" => RevokeReason::Evicted,
             _ => return None,
         })
     }
@@ -125,6 +130,15 @@ impl SessionRecord {
     pub fn is_live(&self, now: UnixTime) -> bool {
         self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
     }
+}
+
+/// The cap a new session must respect (see [`Store::create_capped_session`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCap {
+    /// Live sessions the user may have, the new one included (at least 1).
+    pub max_live: u32,
+    /// The `until` of the revocation records of the sessions the new one evicts.
+    pub until: UnixTime,
 }
 
 /// One refresh-token rotation, computed by the domain and carried out atomically by the
@@ -279,6 +293,19 @@ pub trait Store: Send + Sync + 'static {
         session: &SessionRecord,
         token: &TokenHash,
     ) -> Result<(), StoreError>;
+    /// Creates a session and its first refresh token like
+    /// [`create_session`](Store::create_session) and, in the same transaction, revokes
+    /// (reason [`RevokeReason::Evicted`], each with its revocation record) the user's least
+    /// recently used live sessions (live at the new session's `created_at`; oldest
+    /// `last_used_at` first, then oldest `created_at`) so that at most `cap.max_live` stay
+    /// live, the new one included. Concurrent calls for one user never leave more than
+    /// `cap.max_live` live. Returns the ids of the sessions revoked.
+    async fn create_capped_session(
+        &self,
+        session: &SessionRecord,
+        token: &TokenHash,
+        cap: &SessionCap,
+    ) -> Result<Vec<String>, StoreError>;
     /// Spends a refresh token and stores its successor, atomically (see [`RotateOutcome`]).
     async fn rotate_refresh(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
     /// The session owning a refresh token (live or spent), if any.

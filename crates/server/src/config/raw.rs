@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub(super) rate_limit: RawRateLimit,
     pub(super) redis: RawRedis,
     pub(super) keys: RawKeys,
+    pub(super) sessions: RawSessions,
     pub(super) revocations: RawRevocations,
     pub(super) metrics: RawMetrics,
     pub(super) log: RawLog,
@@ -193,6 +194,10 @@ sections! {
             "master key file used when TESSERA_MASTER_KEY is unset",
         allow_readable_master_key_file: bool [Value("false")]
             "start even when group or others may read the master key file",
+    }
+    sessions: RawSessions {
+        max_per_user: u32 [Value("100")]
+            "live sessions per user (at least 1); a login beyond it revokes that user's least recently used session",
     }
     revocations: RawRevocations {
         token: String [Unset]

@@ -210,6 +210,14 @@ pub struct KeysConfig {
     pub allow_readable_master_key_file: bool,
 }
 
+/// `[sessions]`.
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    /// Live sessions per user (at least 1): a login beyond it revokes the user's least
+    /// recently used sessions.
+    pub max_per_user: u32,
+}
+
 /// `[revocations]`.
 #[derive(Debug, Clone)]
 pub struct RevocationsConfig {

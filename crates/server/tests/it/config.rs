@@ -44,6 +44,7 @@ fn defaults_are_the_spec_table() {
     );
     assert!(c.signup.enabled);
     assert_eq!(c.password.min_length, 8);
+    assert_eq!(c.sessions.max_per_user, 100);
     assert_eq!(c.rate_limit.login_per_minute, 10);
     assert_eq!(c.rate_limit.signup_per_minute, 10);
     assert_eq!(c.rate_limit.refresh_per_minute, 600);
@@ -197,6 +198,16 @@ fn an_invalid_value_stops_start_up_naming_the_key_and_its_source() {
         ("TESSERA_KEYS__JWKS_MAX_AGE", "5", "keys.jwks_max_age"),
         ("TESSERA_REDIS__KEY_PREFIX", "", "redis.key_prefix"),
         ("TESSERA_REDIS__KEY_PREFIX", "two words", "redis.key_prefix"),
+        (
+            "TESSERA_SESSIONS__MAX_PER_USER",
+            "0",
+            "sessions.max_per_user",
+        ),
+        (
+            "TESSERA_SESSIONS__MAX_PER_USER",
+            "-1",
+            "sessions.max_per_user",
+        ),
     ] {
         let m = message(Config::load(None, env(&[(var, value)])).unwrap_err());
         assert!(m.contains(key) && m.contains(var), "{var}={value}: {m}");

@@ -1,7 +1,11 @@
 //! The user's sessions: list, revoke one, logout everywhere.
 
+use std::sync::Arc;
+
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
+use tessera_tokens::Store;
+use tokio::sync::Barrier;
 
 use crate::common::*;
 
@@ -135,4 +139,116 @@ async fn logout_all_revokes_every_session_of_the_user() {
     );
     let res = app.post("/v1/logout/all").send().await.unwrap();
     assert_no_token_error(res).await;
+}
+
+/// The sessions `GET /v1/sessions` lists for `access`, by id.
+async fn live_session_ids(app: &TestApp, access: &str) -> Vec<String> {
+    let res = app
+        .get("/v1/sessions")
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let list: Vec<Value> = res.json().await.unwrap();
+    list.iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn logins_over_the_cap_revoke_the_least_recently_used_sessions() {
+    let app = TestApp::setup()
+        .env("TESSERA_SESSIONS__MAX_PER_USER", "3")
+        .start()
+        .await;
+    let alice = app.signup("alice").await;
+    // Five logins a second apart: the first two go.
+    let mut logins = vec![];
+    for _ in 0..5 {
+        app.clock.advance(1);
+        logins.push(app.login("alice").await);
+    }
+    let mut live = live_session_ids(&app, &logins[4].access).await;
+    live.sort();
+    let mut kept: Vec<String> = logins[2..].iter().map(|t| t.sid.clone()).collect();
+    kept.sort();
+    assert_eq!(live, kept);
+    for evicted in &logins[..2] {
+        // 401 refresh_token_revoked with login_required; the access token refused at once.
+        app.assert_session_revoked(evicted).await;
+    }
+    for t in &logins[2..] {
+        assert_eq!(app.me(&t.access).await.status(), StatusCode::OK);
+        let res = app.refresh_body(&t.refresh).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", t.sid);
+    }
+
+    // Both are in the revocation feed; the log names the user and the evicted session,
+    // never a token.
+    let feed: Value = app
+        .get("/v1/revocations")
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for evicted in &logins[..2] {
+        assert!(
+            feed.to_string().contains(&evicted.sid),
+            "{} missing from the feed: {feed}",
+            evicted.sid
+        );
+    }
+    let logs = captured_logs();
+    for (evicted, by) in logins[..2].iter().zip(&logins[3..]) {
+        let line = logs
+            .lines()
+            .find(|l| l.contains("session cap") && l.contains(&evicted.sid))
+            .unwrap_or_else(|| panic!("no eviction log line for {}:\n{logs}", evicted.sid));
+        assert!(line.contains(&alice), "{line}");
+        for secret in [&evicted.access, &evicted.refresh, &by.access, &by.refresh] {
+            assert!(!line.contains(secret.as_str()), "{line}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_logins_never_leave_more_than_the_cap() {
+    const LOGINS: usize = 10;
+    let app = TestApp::setup()
+        .env("TESSERA_SESSIONS__MAX_PER_USER", "3")
+        .start()
+        .await;
+    let alice = app.signup("alice").await;
+    let barrier = Arc::new(Barrier::new(LOGINS));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..LOGINS {
+        let (http, url, barrier) = (app.http.clone(), app.url("/v1/login"), Arc::clone(&barrier));
+        set.spawn(async move {
+            barrier.wait().await;
+            let res = http
+                .post(url)
+                .json(&json!({"username": "alice", "password": PASSWORD, "delivery": "body"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            tokens(&res.json().await.unwrap())
+        });
+    }
+    let logins = set.join_all().await;
+    let live = app.store.list_sessions(Some(&alice), T0 + 1).await.unwrap();
+    assert_eq!(live.len(), 3, "{live:?}");
+    let mut refused = 0;
+    for t in &logins {
+        match app.me(&t.access).await.status() {
+            StatusCode::OK => assert!(live.iter().any(|s| s.id == t.sid), "{}", t.sid),
+            StatusCode::UNAUTHORIZED => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(refused, LOGINS - 3);
 }

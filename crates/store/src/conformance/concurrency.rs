@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use tessera_tokens::{RevokeReason, RotateOutcome, Store};
+use tessera_tokens::{RevokeReason, RotateOutcome, SessionCap, Store};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use super::{add_session, add_user, hash, must_session, rotation, session, user, T0};
+use super::{add_session, add_user, hash, must_session, rotation, session, user, LIFETIME, T0};
 
 const RACERS: usize = 50;
 
@@ -159,4 +159,55 @@ pub async fn two_handles_write_concurrently(a: Arc<dyn Store>, b: Arc<dyn Store>
     let sessions = b.list_sessions(None, T0 + 100).await.unwrap();
     assert_eq!(sessions.len(), 2 * PER_HANDLE as usize);
     assert!(sessions.iter().all(|s| s.generation == ROUNDS as i64));
+}
+
+/// Logins of one user race through two handles (two replicas) with a cap of 3: exactly 3
+/// sessions stay live, every other one was evicted by exactly one login and has its
+/// revocation record.
+pub async fn capped_logins_race_keep_the_cap(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    const LOGINS: u64 = 12;
+    const CAP: u32 = 3;
+    let alice = add_user(&*a, "alice").await;
+    let barrier = Arc::new(Barrier::new(LOGINS as usize));
+    let mut tasks = JoinSet::new();
+    for k in 0..LOGINS {
+        let store = if k % 2 == 0 { a.clone() } else { b.clone() };
+        let barrier = barrier.clone();
+        let user_id = alice.id.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let cap = SessionCap {
+                max_live: CAP,
+                until: T0 + LIFETIME,
+            };
+            store
+                .create_capped_session(&session(&format!("s{k}"), &user_id, T0), &hash(k, 0), &cap)
+                .await
+                .unwrap()
+        });
+    }
+    let mut evicted: Vec<String> = tasks.join_all().await.into_iter().flatten().collect();
+    evicted.sort();
+    let before = evicted.len();
+    evicted.dedup();
+    assert_eq!(
+        evicted.len(),
+        before,
+        "a session evicted twice: {evicted:?}"
+    );
+    assert_eq!(evicted.len(), (LOGINS - u64::from(CAP)) as usize);
+
+    let live = b.list_sessions(Some(&alice.id), T0 + 1).await.unwrap();
+    assert_eq!(live.len(), CAP as usize, "{live:?}");
+    assert!(live.iter().all(|s| !evicted.contains(&s.id)));
+    let mut fed: Vec<String> = a
+        .revocation_feed(None, T0 + 1)
+        .await
+        .unwrap()
+        .revocations
+        .into_iter()
+        .map(|r| r.session_id)
+        .collect();
+    fed.sort();
+    assert_eq!(fed, evicted);
 }

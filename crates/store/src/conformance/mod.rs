@@ -69,6 +69,7 @@ macro_rules! conformance_tests {
             sessions_create_is_atomic,
             sessions_create_needs_user,
             revoke_session_reports_first_revocation,
+            capped_session_evicts_least_recently_used,
             revoke_user_sessions_counts,
             list_sessions_live_most_recent_first,
             revocation_feed_lists_live_records_and_continues,
@@ -101,6 +102,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@pair $backend;
             two_handles_write_concurrently,
             signing_key_rotation_races_have_one_winner,
+            capped_logins_race_keep_the_cap,
         );
     };
     (@one $backend:ty; $($name:ident),* $(,)?) => {$(

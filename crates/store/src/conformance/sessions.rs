@@ -1,10 +1,13 @@
 //! Sessions: creation, lookup, revocation, listing, the revocation feed, purging.
 
 use tessera_tokens::{
-    FeedPosition, RevocationPage, RevokeReason, RotateOutcome, SessionRecord, Store, StoreError,
+    FeedPosition, Revocation, RevocationPage, RevokeReason, RotateOutcome, SessionCap,
+    SessionRecord, Store, StoreError,
 };
 
-use super::{add_session, add_user, hash, must_session, rotated, rotation, session, LIFETIME, T0};
+use super::{
+    add_session, add_user, hash, must_session, rotated, rotation, session, LIFETIME, T0, TTL,
+};
 
 /// A session is found by id and by its refresh token; unknown ones are `None`.
 pub async fn sessions_create_and_find(store: &dyn Store) {
@@ -437,4 +440,118 @@ pub async fn purge_removes_many_sessions(store: &dyn Store) {
     assert_eq!(store.purge(T0 + 11).await.unwrap(), DEAD);
     assert_eq!(store.list_sessions(None, T0).await.unwrap().len(), 1);
     assert_eq!(store.session_by_token(&hash(0, 0)).await.unwrap(), None);
+}
+
+/// A capped session creation revokes the user's least recently used live sessions (oldest
+/// `last_used_at`, then oldest `created_at`) so at most the cap stay live, the new one
+/// included; each evicted session has its revocation record. Dead sessions and other
+/// users' sessions are not counted.
+pub async fn capped_session_evicts_least_recently_used(store: &dyn Store) {
+    let alice = add_user(store, "alice").await;
+    let bob = add_user(store, "bob").await;
+    let cap = |max_live, now: i64| SessionCap {
+        max_live,
+        until: now + LIFETIME,
+    };
+    // Not counted: a revoked session, an expired one, bob's.
+    add_session(store, &session("gone", &alice.id, T0 - 1), hash(90, 0)).await;
+    store
+        .revoke_session("gone", T0 - 1, RevokeReason::Logout, T0 - 1 + LIFETIME)
+        .await
+        .unwrap();
+    add_session(store, &session("old", &alice.id, T0 - TTL), hash(91, 0)).await;
+    add_session(store, &session("b1", &bob.id, T0), hash(92, 0)).await;
+
+    for (k, id) in [(1, "s1"), (2, "s2"), (3, "s3")] {
+        let evicted = store
+            .create_capped_session(
+                &session(id, &alice.id, T0 + k),
+                &hash(k as u64, 0),
+                &cap(3, T0 + k),
+            )
+            .await
+            .unwrap();
+        assert!(evicted.is_empty(), "{id}: {evicted:?}");
+    }
+    // s1 is used again: s2 becomes the least recently used.
+    rotated(
+        store
+            .rotate_refresh(&rotation(hash(1, 0), hash(1, 1), T0 + 4, 0))
+            .await
+            .unwrap(),
+    );
+
+    let evicted = store
+        .create_capped_session(
+            &session("s4", &alice.id, T0 + 5),
+            &hash(4, 0),
+            &cap(3, T0 + 5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(evicted, ["s2"]);
+    let s2 = must_session(store, "s2").await;
+    assert_eq!(
+        (s2.revoked_at, s2.revoke_reason),
+        (Some(T0 + 5), Some(RevokeReason::Evicted))
+    );
+    let live =
+        |sessions: Vec<SessionRecord>| sessions.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        live(store.list_sessions(Some(&alice.id), T0 + 5).await.unwrap()),
+        ["s4", "s1", "s3"]
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&rotation(hash(2, 0), hash(2, 1), T0 + 6, 0))
+            .await
+            .unwrap(),
+        RotateOutcome::Revoked
+    );
+    let feed = store.revocation_feed(None, T0 + 6).await.unwrap();
+    assert!(
+        feed.revocations.contains(&Revocation {
+            session_id: "s2".into(),
+            revoked_at: T0 + 5,
+            until: T0 + 5 + LIFETIME,
+        }),
+        "{feed:?}"
+    );
+
+    // s5 logs in at the moment s1 was last used: with a cap of 2 three go, s3 (least
+    // recently used) first, then s1 before s5 (same last use, older login).
+    add_session(store, &session("s5", &alice.id, T0 + 4), hash(5, 0)).await;
+    let evicted = store
+        .create_capped_session(
+            &session("s6", &alice.id, T0 + 7),
+            &hash(6, 0),
+            &cap(2, T0 + 7),
+        )
+        .await
+        .unwrap();
+    assert_eq!(evicted, ["s3", "s1", "s5"]);
+    assert_eq!(
+        live(store.list_sessions(Some(&alice.id), T0 + 7).await.unwrap()),
+        ["s6", "s4"]
+    );
+    // A cap of 1 leaves the new session alone; bob's and the dead ones were never touched.
+    let evicted = store
+        .create_capped_session(
+            &session("s7", &alice.id, T0 + 8),
+            &hash(7, 0),
+            &cap(1, T0 + 8),
+        )
+        .await
+        .unwrap();
+    assert_eq!(evicted, ["s4", "s6"]);
+    assert_eq!(
+        live(store.list_sessions(Some(&alice.id), T0 + 8).await.unwrap()),
+        ["s7"]
+    );
+    assert_eq!(must_session(store, "b1").await.revoked_at, None);
+    assert_eq!(must_session(store, "old").await.revoked_at, None);
+    assert_eq!(
+        must_session(store, "gone").await.revoke_reason,
+        Some(RevokeReason::Logout)
+    );
 }

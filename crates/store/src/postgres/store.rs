@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use tessera_tokens::{
     FeedPosition, KeyRotation, Revocation, RevocationPage, RevokeReason, RotateOutcome, Rotation,
-    SessionRecord, Store, StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
+    SessionCap, SessionRecord, Store, StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
 };
 
 use super::{map_err, PostgresStore, KEY_ROTATION_LOCK};
@@ -96,6 +96,13 @@ const CREATE_SESSION: &str = concat!(
      SELECT $12, id, $3, NULL FROM s"
 );
 
+/// The live sessions at `$1` of user `$2`, least recently used first.
+const LIVE_SESSIONS_LRU: &str = concat!(
+    "SELECT id FROM sessions s WHERE user_id = $2 AND ",
+    live_at_1!(),
+    " ORDER BY last_used_at, created_at, id"
+);
+
 const LIST_SESSIONS_OF_USER: &str = concat!(
     "SELECT ",
     session_columns!(),
@@ -172,6 +179,26 @@ fn insert_key(
     .bind(key.created_at)
     .bind(key.activates_at)
     .bind(key.retired_at)
+}
+
+/// The [`CREATE_SESSION`] statement, bound.
+fn insert_session<'q>(
+    session: &'q SessionRecord,
+    token: &'q TokenHash,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(CREATE_SESSION)
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(session.created_at)
+        .bind(session.last_used_at)
+        .bind(session.expires_at)
+        .bind(session.idle_expires_at)
+        .bind(session.revoked_at)
+        .bind(session.revoke_reason.map(RevokeReason::as_str))
+        .bind(session.generation)
+        .bind(&session.user_agent)
+        .bind(&session.ip)
+        .bind(&token[..])
 }
 
 #[async_trait]
@@ -288,24 +315,52 @@ impl Store for PostgresStore {
         session: &SessionRecord,
         token: &TokenHash,
     ) -> Result<(), StoreError> {
-        self.run(|db| {
-            sqlx::query(CREATE_SESSION)
-                .bind(&session.id)
-                .bind(&session.user_id)
-                .bind(session.created_at)
-                .bind(session.last_used_at)
-                .bind(session.expires_at)
-                .bind(session.idle_expires_at)
-                .bind(session.revoked_at)
-                .bind(session.revoke_reason.map(RevokeReason::as_str))
-                .bind(session.generation)
-                .bind(&session.user_agent)
-                .bind(&session.ip)
-                .bind(&token[..])
-                .execute(db)
-        })
-        .await?;
+        self.run(|db| insert_session(session, token).execute(db))
+            .await?;
         Ok(())
+    }
+
+    async fn create_capped_session(
+        &self,
+        session: &SessionRecord,
+        token: &TokenHash,
+        cap: &SessionCap,
+    ) -> Result<Vec<String>, StoreError> {
+        // The user's row, locked first, queues concurrent logins of the user: each counts
+        // the live sessions (a statement after the lock sees every session committed
+        // before it, READ COMMITTED) only after the one before it committed.
+        self.run(|db| async move {
+            let now = session.created_at;
+            let mut tx = db.begin().await?;
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(&session.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let live: Vec<String> = sqlx::query_scalar(LIVE_SESSIONS_LRU)
+                .bind(now)
+                .bind(&session.user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            let keep = usize::try_from(cap.max_live.saturating_sub(1)).unwrap_or(usize::MAX);
+            let evicted: Vec<String> = live
+                .iter()
+                .take(live.len().saturating_sub(keep))
+                .cloned()
+                .collect();
+            for id in &evicted {
+                sqlx::query(REVOKE_SESSION)
+                    .bind(now)
+                    .bind(RevokeReason::Evicted.as_str())
+                    .bind(id)
+                    .bind(cap.until)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_session(session, token).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(evicted)
+        })
+        .await
     }
 
     async fn rotate_refresh(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use tessera_tokens::{
     FeedPosition, KeyRotation, Revocation, RevocationPage, RevokeReason, RotateOutcome, Rotation,
-    SessionRecord, Store, StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
+    SessionCap, SessionRecord, Store, StoreError, StoredKey, TokenHash, UnixTime, UserRecord,
 };
 
 use super::{map_err, SqliteStore};
@@ -62,6 +62,11 @@ const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?1, revoke_reason
 
 /// The revocation record of a session revoked by the statement before it, in the same
 /// transaction.
+/// The live sessions at `?1` of user `?2`, least recently used first.
+const LIVE_SESSIONS_LRU: &str = "SELECT id FROM sessions \
+     WHERE user_id = ?2 AND revoked_at IS NULL AND ?1 < expires_at AND ?1 < idle_expires_at \
+     ORDER BY last_used_at, created_at, id";
+
 const INSERT_REVOCATION: &str =
     "INSERT INTO revocations (session_id, revoked_at, until) VALUES (?1, ?2, ?3)";
 
@@ -88,7 +93,41 @@ const PURGE_BATCH_SQL: &str = "DELETE FROM sessions WHERE rowid IN (\
 /// Sessions deleted per statement by `purge`.
 const PURGE_BATCH: i64 = 500;
 
-/// The `INSERT` of a signing key, bound.
+/// Inserts a session and its first refresh token inside the caller's write transaction.
+async fn insert_session_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    session: &SessionRecord,
+    token: &TokenHash,
+) -> Result<(), StoreError> {
+    sqlx::query(concat!(
+        "INSERT INTO sessions (",
+        session_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))
+    .bind(&session.id)
+    .bind(&session.user_id)
+    .bind(session.created_at)
+    .bind(session.last_used_at)
+    .bind(session.expires_at)
+    .bind(session.idle_expires_at)
+    .bind(session.revoked_at)
+    .bind(session.revoke_reason.map(RevokeReason::as_str))
+    .bind(session.generation)
+    .bind(&session.user_agent)
+    .bind(&session.ip)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(INSERT_TOKEN)
+        .bind(&token[..])
+        .bind(&session.id)
+        .bind(session.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 /// Revokes a session and writes its revocation record, inside the caller's write
 /// transaction; true when it was not revoked before.
 async fn revoke_in(
@@ -274,33 +313,41 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
-        sqlx::query(concat!(
-            "INSERT INTO sessions (",
-            session_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ))
-        .bind(&session.id)
-        .bind(&session.user_id)
-        .bind(session.created_at)
-        .bind(session.last_used_at)
-        .bind(session.expires_at)
-        .bind(session.idle_expires_at)
-        .bind(session.revoked_at)
-        .bind(session.revoke_reason.map(RevokeReason::as_str))
-        .bind(session.generation)
-        .bind(&session.user_agent)
-        .bind(&session.ip)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(INSERT_TOKEN)
-            .bind(&token[..])
-            .bind(&session.id)
-            .bind(session.created_at)
-            .execute(&mut *tx)
+        insert_session_in(&mut tx, session, token).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn create_capped_session(
+        &self,
+        session: &SessionRecord,
+        token: &TokenHash,
+        cap: &SessionCap,
+    ) -> Result<Vec<String>, StoreError> {
+        // Under the write lock: no other login of the user can count the same sessions.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        let now = session.created_at;
+        let live: Vec<String> = sqlx::query_scalar(LIVE_SESSIONS_LRU)
+            .bind(now)
+            .bind(&session.user_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let keep = usize::try_from(cap.max_live.saturating_sub(1)).unwrap_or(usize::MAX);
+        let evicted: Vec<String> = live
+            .iter()
+            .take(live.len().saturating_sub(keep))
+            .cloned()
+            .collect();
+        for id in &evicted {
+            revoke_in(&mut tx, id, now, RevokeReason::Evicted, cap.until).await?;
+        }
+        insert_session_in(&mut tx, session, token).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(evicted)
     }
 
     async fn rotate_refresh(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {

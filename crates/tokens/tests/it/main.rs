@@ -31,6 +31,7 @@ pub fn settings() -> Settings {
         access_ttl: 15 * 60,
         refresh_ttl: 14 * 86_400,
         idle_timeout: 7 * 86_400,
+        max_sessions_per_user: 100,
         reuse_grace: 10,
         leeway: 60,
         min_password_len: 8,

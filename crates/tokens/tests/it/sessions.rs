@@ -1,9 +1,11 @@
 //! Logout, session lists and revocation: whose sessions can be revoked, and what a
 //! revocation does to the session's tokens.
 
-use tessera_tokens::{ClientInfo, RefreshError, RevokeReason, SessionError, SessionId, UserId};
+use tessera_tokens::{
+    ClientInfo, RefreshError, Revocation, RevokeReason, SessionError, SessionId, UserId,
+};
 
-use crate::Domain;
+use crate::{settings, Domain, T0};
 
 #[tokio::test]
 async fn logout_revokes_the_session_and_is_idempotent() {
@@ -114,4 +116,70 @@ async fn revocations_by_another_process_are_seen_after_a_sync() {
     );
     assert_eq!(d.auth.sync_revocations().await, Ok(1));
     assert!(d.auth.verify_access(&s.access_token).is_err());
+}
+
+#[tokio::test]
+async fn a_login_over_the_cap_revokes_the_least_recently_used_session() {
+    let d = Domain::with(tessera_tokens::Settings {
+        max_sessions_per_user: 3,
+        ..settings()
+    })
+    .await;
+    let (alice, l1) = d.user("alice").await;
+    let (_, b1) = d.user("bob").await;
+    d.clock.advance(1);
+    let l2 = d.login("alice").await;
+    d.clock.advance(1);
+    let l3 = d.login("alice").await;
+    // l1 is used again: l2 is now the least recently used.
+    d.clock.advance(1);
+    let l1 = d
+        .auth
+        .refresh(l1.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    d.clock.advance(1);
+    let l4 = d.login("alice").await;
+
+    let mut live: Vec<String> = d
+        .auth
+        .sessions(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    live.sort();
+    let mut expected = [&l1, &l3, &l4].map(|s| s.session_id.as_str().to_owned());
+    expected.sort();
+    assert_eq!(live, expected);
+    let evicted = d
+        .store
+        .session(l2.session_id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(evicted.revoke_reason, Some(RevokeReason::Evicted));
+    // Like a logout: the refresh token is dead, the access token refused at once.
+    assert_eq!(
+        d.auth
+            .refresh(l2.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .unwrap_err(),
+        RefreshError::Revoked
+    );
+    assert!(d.auth.verify_access(&l2.access_token).is_err());
+    for kept in [&l1, &l3, &l4, &b1] {
+        assert!(d.auth.verify_access(&kept.access_token).is_ok());
+    }
+    let now = T0 + 4;
+    let feed = d.store.revocation_feed(None, now).await.unwrap();
+    assert_eq!(
+        feed.revocations,
+        [Revocation {
+            session_id: l2.session_id.as_str().to_owned(),
+            revoked_at: now,
+            until: now + d.auth.settings().revocation_lifetime(),
+        }]
+    );
 }
