@@ -83,7 +83,9 @@ fn username_limit_key(username: &str) -> String {
         client IP (`429` with `Retry-After`), checked before any password hashing: per username \
         from one IP (`rate_limit.login_per_minute`), per IP (3×), per username from every IP \
         (10× a minute, 30× an hour); successful logins per user and per IP too. A burst \
-        beyond the password-hashing capacity answers `503` with `Retry-After`.",
+        beyond the password-hashing capacity answers `503` with `Retry-After`. A login that \
+        would give the user more than `sessions.max_per_user` live sessions revokes their \
+        least recently used ones.",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Logged in.", body = TokenResponse,
