@@ -141,6 +141,15 @@ pub struct SessionCap {
     pub until: UnixTime,
 }
 
+impl SessionCap {
+    /// Of a user's live sessions, least recently used first, the ones a new session evicts:
+    /// all but the last `max_live - 1`.
+    pub fn to_evict<'a>(&self, live_lru_first: &'a [String]) -> &'a [String] {
+        let keep = usize::try_from(self.max_live.saturating_sub(1)).unwrap_or(usize::MAX);
+        &live_lru_first[..live_lru_first.len().saturating_sub(keep)]
+    }
+}
+
 /// One refresh-token rotation, computed by the domain and carried out atomically by the
 /// store.
 #[derive(Debug, Clone)]
@@ -365,4 +374,21 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_signing_key(&self, rotation: &KeyRotation) -> Result<bool, StoreError>;
     /// Deletes the keys retired before `before`; returns how many.
     async fn delete_retired_keys(&self, before: UnixTime) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionCap;
+
+    #[test]
+    fn a_new_session_evicts_all_but_the_most_recent_max_minus_one() {
+        let live: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let evict = |max_live| SessionCap { max_live, until: 0 }.to_evict(&live).to_vec();
+        assert_eq!(evict(1), ["a", "b", "c", "d"]);
+        assert_eq!(evict(3), ["a", "b"]);
+        assert!(evict(5).is_empty());
+        assert!(evict(100).is_empty());
+        // 0 is refused by the configuration; here it means 1, never a panic.
+        assert_eq!(evict(0), ["a", "b", "c", "d"]);
+    }
 }

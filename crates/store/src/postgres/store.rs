@@ -341,12 +341,7 @@ impl Store for PostgresStore {
                 .bind(&session.user_id)
                 .fetch_all(&mut *tx)
                 .await?;
-            let keep = usize::try_from(cap.max_live.saturating_sub(1)).unwrap_or(usize::MAX);
-            let evicted: Vec<String> = live
-                .iter()
-                .take(live.len().saturating_sub(keep))
-                .cloned()
-                .collect();
+            let evicted = cap.to_evict(&live).to_vec();
             for id in &evicted {
                 sqlx::query(REVOKE_SESSION)
                     .bind(now)

@@ -60,13 +60,13 @@ const TOKEN_AND_SESSION: &str =
 const REVOKE_SESSION: &str = "UPDATE sessions SET revoked_at = ?1, revoke_reason = ?2 \
      WHERE id = ?3 AND revoked_at IS NULL";
 
-/// The revocation record of a session revoked by the statement before it, in the same
-/// transaction.
 /// The live sessions at `?1` of user `?2`, least recently used first.
 const LIVE_SESSIONS_LRU: &str = "SELECT id FROM sessions \
      WHERE user_id = ?2 AND revoked_at IS NULL AND ?1 < expires_at AND ?1 < idle_expires_at \
      ORDER BY last_used_at, created_at, id";
 
+/// The revocation record of a session revoked by the statement before it, in the same
+/// transaction.
 const INSERT_REVOCATION: &str =
     "INSERT INTO revocations (session_id, revoked_at, until) VALUES (?1, ?2, ?3)";
 
@@ -336,12 +336,7 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
-        let keep = usize::try_from(cap.max_live.saturating_sub(1)).unwrap_or(usize::MAX);
-        let evicted: Vec<String> = live
-            .iter()
-            .take(live.len().saturating_sub(keep))
-            .cloned()
-            .collect();
+        let evicted = cap.to_evict(&live).to_vec();
         for id in &evicted {
             revoke_in(&mut tx, id, now, RevokeReason::Evicted, cap.until).await?;
         }
