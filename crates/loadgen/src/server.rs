@@ -52,6 +52,9 @@ impl Launch {
         cmd.env("TESSERA_SERVER__BIND", addr.to_string())
             .env("TESSERA_TOKENS__ALGORITHM", &self.alg)
             .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "1000000")
+            .env("TESSERA_RATE_LIMIT__LOGIN_SUCCESS_PER_MINUTE", "1000000")
+            // `--sessions` logins of one user: none may push another out.
+            .env("TESSERA_SESSIONS__MAX_PER_USER", "1000000")
             .env("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "100000000")
             .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "1000000");
         for (k, v) in &self.extra_env {

@@ -152,6 +152,9 @@ impl Trio {
             ("TESSERA_MASTER_KEY", master_key.as_str()),
             ("TESSERA_SERVER__PUBLIC_URL", ISSUER),
             ("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "0"),
+            ("TESSERA_RATE_LIMIT__LOGIN_SUCCESS_PER_MINUTE", "0"),
+            // The feed test logs one user in 150 times.
+            ("TESSERA_SESSIONS__MAX_PER_USER", "1000"),
             ("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "0"),
             ("TESSERA_LOG__LEVEL", "warn"),
         ];

@@ -65,6 +65,8 @@ impl Server {
             .env("TESSERA_SERVER__BIND", format!("127.0.0.1:{port}"))
             .env("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "1000000")
             .env("TESSERA_RATE_LIMIT__LOGIN_PER_MINUTE", "100000")
+            .env("TESSERA_RATE_LIMIT__LOGIN_SUCCESS_PER_MINUTE", "100000")
+            .env("TESSERA_SESSIONS__MAX_PER_USER", "100000")
             .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "100000")
             .env("TESSERA_LOG__LEVEL", "warn")
             .env("TESSERA_ADMIN_TOKEN", ADMIN_TOKEN)

@@ -422,6 +422,7 @@ fn start_server(args: &Args, dir: &std::path::Path, addr: SocketAddr) -> Result<
         .env("TESSERA_TOKENS__ACCESS_TTL", "60s")
         .env("TESSERA_TOKENS__LEEWAY", "0s")
         .env("TESSERA_RATE_LIMIT__SIGNUP_PER_MINUTE", "100000")
+        .env("TESSERA_RATE_LIMIT__LOGIN_SUCCESS_PER_MINUTE", "100000")
         .env("TESSERA_RATE_LIMIT__REFRESH_PER_MINUTE", "100000")
         .env("TESSERA_LOG__LEVEL", "warn")
         .stdin(Stdio::null())

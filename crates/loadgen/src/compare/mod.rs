@@ -508,10 +508,11 @@ fn conclude(report: &mut Report, plan: &Plan, pinning: &Pinning, found: &Found) 
             let Some(rows) = me.rows.get(&target) else {
                 continue;
             };
+            let alg = me.alg.map_or("", |a| a.as_str());
             let what = format!(
-                "{} {} req/s ≥ {RESOURCE_SERVER_BAR:.2} × baseline",
+                "{} {alg} GET {} req/s ≥ {RESOURCE_SERVER_BAR:.2} × baseline",
                 target.name(),
-                me.scope
+                target.protected_path()
             );
             let ratio = Spread::of(&me.per_sec().ratios(target));
             let measured = ratio.map_or_else(
@@ -685,5 +686,58 @@ mod tests {
         );
         assert_eq!(rounds(1), "1 round");
         assert!(!report.any_miss());
+    }
+
+    /// The resource-server bars: each of the verifier and the gate ÷ the baseline on its
+    /// own protected route, for every algorithm it was measured on.
+    #[test]
+    fn resource_server_bars() {
+        let mut me = Windows::new("ES256 GET /v1/me".into(), Some(Algorithm::ES256));
+        for (t, v, g, b) in [(1.0, 99.0, 120.0, 100.0), (1.0, 98.0, 110.0, 100.0)] {
+            for (kind, per_sec) in [
+                (TargetKind::Tessera, t),
+                (TargetKind::Verifier, v),
+                (TargetKind::Gate, g),
+                (TargetKind::Baseline, b),
+            ] {
+                me.rows
+                    .entry(kind)
+                    .or_default()
+                    .push(row("x", per_sec, 1.0, 99.0));
+            }
+        }
+        let found = Found {
+            windows: vec![me],
+            memory: vec![],
+        };
+        let plan = Plan::of(&args(&[
+            "--baseline",
+            "b",
+            "--verifier-app",
+            "v",
+            "--targets",
+            "tessera,baseline,verifier,gate",
+            "--alg",
+            "ES256",
+        ]))
+        .expect("plan");
+        let mut report = Report::default();
+        conclude(
+            &mut report,
+            &plan,
+            &Pinning::Unpinned("test".into()),
+            &found,
+        );
+        let md = report.markdown();
+        assert!(
+            md.contains(
+                "- MISS: verifier ES256 GET /v1/me req/s ≥ 1.00 × baseline — 0.98 [0.98–0.99]"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- PASS: gate ES256 GET /auth req/s ≥ 1.00 × baseline — 1.15 [1.10–1.20]"),
+            "{md}"
+        );
     }
 }
