@@ -447,7 +447,10 @@ fn start_server(args: &Args, dir: &std::path::Path, addr: SocketAddr) -> Result<
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // The server runs in a scratch directory: a relative path must not depend on it.
+    args.server = std::fs::canonicalize(&args.server)
+        .with_context(|| format!("--server {}", args.server.display()))?;
     let dir = tempfile::tempdir()?;
     let addr = free_port()?;
     let server = start_server(&args, dir.path(), addr)?;
