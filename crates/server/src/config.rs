@@ -545,6 +545,21 @@ mod tests {
             ),
             ("TESSERA_SERVER__IDLE_TIMEOUT", "0s", "server.idle_timeout"),
             (
+                "TESSERA_PASSWORD__HASH_QUEUE_WAIT",
+                "0s",
+                "password.hash_queue_wait",
+            ),
+            (
+                "TESSERA_RATE_LIMIT__IPV6_PREFIX",
+                "31",
+                "rate_limit.ipv6_prefix",
+            ),
+            (
+                "TESSERA_RATE_LIMIT__IPV6_PREFIX",
+                "129",
+                "rate_limit.ipv6_prefix",
+            ),
+            (
                 "TESSERA_SERVER__SHUTDOWN_TIMEOUT",
                 "0s",
                 "server.shutdown_timeout",

@@ -215,13 +215,16 @@ impl FromRequestParts<AppState> for MetricsReader {
 /// Who is calling: `User-Agent` and IP (the peer address, or the last `X-Forwarded-For`
 /// hop when `server.trust_forwarded_for` is on).
 #[derive(Debug)]
-pub struct Client(pub ClientInfo, String);
+pub struct Client(pub ClientInfo, Option<String>);
 
 impl Client {
     /// The IP as a rate-limit key: the address, or for IPv6 its network
     /// (`rate_limit.ipv6_prefix`, see [`crate::rate_limit::ip_key`]).
     pub fn ip_key(&self) -> &str {
-        &self.1
+        self.1
+            .as_deref()
+            .or(self.0.ip.as_deref())
+            .unwrap_or("unknown")
     }
 }
 
@@ -252,10 +255,10 @@ impl FromRequestParts<AppState> for Client {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let limit_key = ip.map_or_else(
-            || "unknown".to_owned(),
-            |ip| crate::rate_limit::ip_key(ip, state.config().rate_limit.ipv6_prefix),
-        );
+        // Only an IPv6 address has a key of its own (its network); an IPv4 one is its key.
+        let limit_key = ip
+            .filter(|ip| ip.to_canonical().is_ipv6())
+            .map(|ip| crate::rate_limit::ip_key(ip, state.config().rate_limit.ipv6_prefix));
         Ok(Client(
             ClientInfo {
                 user_agent,
