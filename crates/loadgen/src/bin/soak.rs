@@ -20,8 +20,9 @@
 //!
 //! Every sample (default 10 s): the server's RSS and open descriptors, the steady probe's
 //! p50/p99, requests and unexpected answers per kind, slow connections open and cut. The
-//! verdict at the end: RSS and descriptors flat after the first minute, p99 without a trend,
-//! no unexpected answer.
+//! verdict at the end: RSS flat over the second half of the run (after the first minute's
+//! warm-up, caches may still fill while the database grows; a leak keeps growing),
+//! descriptors bounded, p99 without a trend, no unexpected answer.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -578,14 +579,19 @@ fn report(args: &Args, shared: &Shared, samples: &[Sample]) -> String {
             v.sort_unstable();
             v.get(v.len() / 2).copied().unwrap_or(0)
         };
-        let rss_growth = last.rss_kib.saturating_sub(first.rss_kib);
+        // A leak grows all along; caches (SQLite's page cache per connection, the
+        // allocator's arenas) fill while the database grows and then stop. So the bar is on
+        // the second half of the settled run, and the whole growth is printed beside it.
+        let mid = settled[half];
+        let rss_growth = last.rss_kib.saturating_sub(mid.rss_kib);
         let verdicts = [
             (
-                "RSS flat (last − first settled sample ≤ 4 MiB)",
-                rss_growth <= 4096,
+                "RSS flat (second half of the settled run grows ≤ 2 MiB)",
+                rss_growth <= 2048,
                 format!(
-                    "{:.1} → {:.1} MiB (max {:.1})",
+                    "{:.1} → {:.1} → {:.1} MiB (first, middle, last settled; max {:.1})",
                     first.rss_kib as f64 / 1024.0,
+                    mid.rss_kib as f64 / 1024.0,
                     last.rss_kib as f64 / 1024.0,
                     rss_max as f64 / 1024.0
                 ),
