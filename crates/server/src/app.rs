@@ -1,25 +1,12 @@
 //! The router: the browser page, every route of the HTTP API (docs/http-api.md), the OpenAPI document of them all,
 //! and the layers around them.
 
-use std::time::Duration;
-
-use axum::extract::DefaultBodyLimit;
-use axum::http::header::{
-    AUTHORIZATION, CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
-};
-use axum::http::{HeaderValue, Method};
-use axum::Router;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
-};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::edge::App;
 use crate::error::ApiError;
-use crate::observe::ObserveLayer;
 use crate::openapi;
-use crate::request_timeout;
 use crate::routes::{
     admin, health, login, me, oauth, page, refresh, revocations, users, well_known,
 };
@@ -57,44 +44,21 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi))
 }
 
-/// The application. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
-/// so that rate limits see the client's address.
-pub fn app(state: AppState) -> Router {
+/// The application: the router behind its edge (CORS, the body deadline, metrics and the
+/// access log: `crate::edge`). Serve it with `into_make_service_with_connect_info` so that
+/// rate limits see the client's address.
+pub fn app(state: AppState) -> App {
     // Built once per process, here rather than on the first request.
     openapi::document();
-    let observe = ObserveLayer::new(state.metrics().clone());
-    let cors = cors(state.allowed_origins());
     let (router, _) = routes().split_for_parts();
-    router
+    let router = router
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        // `Router::layer` wraps each route (after routing), the last one outermost.
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(cors)
-        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            AUTHORIZATION,
-            COOKIE,
-        ]))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            request_timeout::limit_body_time,
-        ))
-        .layer(observe)
-        .with_state(state)
-}
-
-/// Browsers may call with credentials from the allowed origins only (never `*`).
-fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
-        .expose_headers([RETRY_AFTER, WWW_AUTHENTICATE])
-        .max_age(Duration::from_secs(600))
+        .with_state(state.clone());
+    App::new(
+        router,
+        state.metrics().clone(),
+        state.allowed_origins(),
+        state.config().server.request_timeout,
+    )
 }

@@ -5,16 +5,17 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tessera_jose::SecretString;
 use tessera_tokens::{AccessClaims, ClientInfo};
 
+use crate::app::BODY_LIMIT;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::rate_limit::{Bucket, RetryAfter};
@@ -29,14 +30,15 @@ fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(essence))
 }
 
-/// Reads the whole body within the `DefaultBodyLimit` (64 KiB); over it → 413.
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-            ApiError::body_too_large()
-        }
-        _ => ApiError::invalid_request("the request body could not be read"),
-    })
+/// Reads the whole body within [`BODY_LIMIT`] (64 KiB); over it → 413.
+async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::body_too_large()),
+        Err(_) => Err(ApiError::invalid_request(
+            "the request body could not be read",
+        )),
+    }
 }
 
 /// Parses JSON; the error names a missing field but never echoes a value (it could be a
@@ -73,13 +75,13 @@ pub struct JsonBody<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         if !content_type_is(req.headers(), "application/json") {
             return Err(ApiError::invalid_request(
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -91,13 +93,13 @@ pub struct FormBody<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         if !content_type_is(req.headers(), "application/x-www-form-urlencoded") {
             return Err(ApiError::invalid_request(
                 "expected Content-Type: application/x-www-form-urlencoded",
             ));
         }
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req).await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(FormBody)
             .map_err(|_| ApiError::invalid_request("malformed form body or missing parameter"))
@@ -312,7 +314,7 @@ impl FromRequest<AppState> for RefreshInput {
             csrf::check(req.headers(), state.allowed_origins())?;
         }
         let json = content_type_is(req.headers(), "application/json");
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req).await?;
         if let Some(token) = cookie {
             // The cookie wins over a body token, but a body that is there must still be
             // well-formed: a broken body is a broken client.

@@ -31,6 +31,7 @@ pub mod config;
 mod connection;
 mod cookie;
 mod csrf;
+mod edge;
 mod error;
 mod extract;
 #[doc(hidden)]
@@ -48,7 +49,7 @@ mod startup;
 mod state;
 mod store_adapter;
 
-pub use app::{app, BODY_LIMIT};
+pub use app::{app, App, BODY_LIMIT};
 pub use background::spawn_background;
 pub use config::{Config, ConfigError};
 pub use cookie::{RefreshCookie, DEV_NAME as DEV_COOKIE_NAME, SECURE_NAME as COOKIE_NAME};

@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::app::App;
 use crate::config::ServerConfig;
 use crate::connection::{serve_connection, Timeouts};
 
@@ -33,7 +33,7 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 /// `server.shutdown_timeout`.
 pub(crate) async fn run(
     listener: TcpListener,
-    app: Router,
+    app: App,
     config: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {

@@ -1,6 +1,7 @@
 //! `server.request_timeout`: a request whose body has not fully arrived this long after its
 //! head is answered 408 `invalid_request` and its connection closed, so a client trickling
-//! its body a byte at a time cannot hold a connection and a handler for ever.
+//! its body a byte at a time cannot hold a connection and a handler for ever. The app's
+//! edge (`crate::edge`) wraps each request's body with [`with_deadline`].
 
 use std::future::Future;
 use std::io;
@@ -8,48 +9,20 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
-use axum::http::header::CONNECTION;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use hyper::body::{Bytes, Frame, SizeHint};
 use tokio::time::Sleep;
 
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// The middleware: bounds the time the handler waits for the request body.
-pub(crate) async fn limit_body_time(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.body().is_end_stream() {
-        return next.run(request).await;
-    }
-    let expired = Arc::new(AtomicBool::new(false));
-    let sleep = Box::pin(tokio::time::sleep(state.config().server.request_timeout));
-    let request = request.map(|body| {
-        Body::new(Deadline {
-            body,
-            sleep,
-            expired: Arc::clone(&expired),
-        })
-    });
-    let response = next.run(request).await;
-    if expired.load(Ordering::Relaxed) {
-        // Whatever the handler made of the failed read, the answer is the timeout; the rest of
-        // the body is never read, so the connection cannot carry another request.
-        let mut response = ApiError::request_timeout().into_response();
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
-    response
+/// `body` as a body that fails once `within` has passed before its end, setting `expired`
+/// (the caller then answers 408 whatever the handler made of the failed read).
+pub(crate) fn with_deadline(body: Body, within: Duration, expired: Arc<AtomicBool>) -> Body {
+    Body::new(Deadline {
+        body,
+        sleep: Box::pin(tokio::time::sleep(within)),
+        expired,
+    })
 }
 
 /// A request body that fails once its deadline passes before its end.
