@@ -6,6 +6,13 @@
 //!
 //! hyper's own `header_read_timeout` is not used: it starts again as soon as an answer is
 //! written, so it would cut every idle keep-alive connection after the header timeout.
+//!
+//! The phase changes on every request (head, busy, idle), but the supervisor is never woken
+//! for it. A phase that begins after the supervisor's last look has its deadline a full
+//! timeout after its start: a head `header_timeout` after the first byte, an idle wait
+//! `idle_timeout` after the answer. So the supervisor sleeps until the current deadline or
+//! the shorter timeout from its last look, whichever is first, and looks again: no timer is
+//! touched per request, and no deadline is missed.
 
 use std::convert::Infallible;
 use std::io;
@@ -18,15 +25,16 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use axum::Router;
 use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
+
+use crate::app::App;
 
 /// The per-connection time limits.
 #[derive(Debug, Clone, Copy)]
@@ -54,24 +62,21 @@ enum Phase {
 #[derive(Debug)]
 struct Activity {
     phase: Mutex<Phase>,
-    changed: Notify,
 }
 
 impl Activity {
     fn new() -> Activity {
         Activity {
             phase: Mutex::new(Phase::Head(Instant::now())),
-            changed: Notify::new(),
         }
     }
 
-    /// Moves to the phase `step` returns, if any, and wakes the supervisor.
+    /// Moves to the phase `step` returns, if any. The supervisor is not woken: it looks
+    /// again often enough (see the module's documentation).
     fn step(&self, step: impl FnOnce(Phase) -> Option<Phase>) {
         let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(next) = step(*phase) {
             *phase = next;
-            drop(phase);
-            self.changed.notify_one();
         }
     }
 
@@ -97,6 +102,15 @@ impl Activity {
             Phase::Busy => None,
             Phase::Idle(since) => Some(since + limits.idle),
         }
+    }
+
+    /// When the supervisor must look again: the deadline, or the shorter of the two
+    /// timeouts from now if that is sooner. A phase that begins after this look (a head
+    /// after bytes arrive, an idle wait after an answer) has a deadline no earlier than that.
+    fn next_look(&self, limits: Timeouts, now: Instant) -> Instant {
+        let soonest_new_deadline = now + limits.header.min(limits.idle);
+        self.deadline(limits)
+            .map_or(soonest_new_deadline, |d| d.min(soonest_new_deadline))
     }
 }
 
@@ -196,7 +210,7 @@ impl HttpBody for Answer {
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
-    app: Router,
+    app: App,
     limits: Timeouts,
     mut shutdown: watch::Receiver<()>,
 ) {
@@ -228,8 +242,9 @@ pub(crate) async fn serve_connection(
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let mut draining = false;
+    let look = tokio::time::sleep_until(activity.next_look(limits, Instant::now()));
+    tokio::pin!(look);
     loop {
-        let deadline = activity.deadline(limits);
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -237,14 +252,15 @@ pub(crate) async fn serve_connection(
                 }
                 return;
             }
-            () = sleep_until(deadline) => {
-                if activity.deadline(limits).is_some_and(|d| d <= Instant::now()) {
+            () = look.as_mut() => {
+                let now = Instant::now();
+                if activity.deadline(limits).is_some_and(|d| d <= now) {
                     // Nothing is in flight: dropping the connection closes the socket.
                     tracing::debug!(peer = %remote, "closing a slow or idle connection");
                     return;
                 }
+                look.as_mut().reset(activity.next_look(limits, now));
             }
-            () = activity.changed.notified() => {}
             _ = shutdown.changed(), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();
@@ -253,10 +269,37 @@ pub(crate) async fn serve_connection(
     }
 }
 
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever phase comes next, the supervisor looks again before its deadline could
+    /// pass: the idle timeout shorter than the header timeout included.
+    #[test]
+    fn the_supervisor_looks_again_before_any_new_deadline() {
+        for (header, idle) in [(30, 1), (1, 30), (10, 60), (5, 5)] {
+            let limits = Timeouts {
+                header: Duration::from_secs(header),
+                idle: Duration::from_secs(idle),
+            };
+            let activity = Activity::new();
+            let now = Instant::now();
+            let look = activity.next_look(limits, now);
+            assert!(look <= now + limits.header, "the open connection's head");
+            // A request is served and answered right after this look: idle from now.
+            let in_flight = Arc::new(Activity::new());
+            let guard = in_flight.request_started();
+            let busy_look = in_flight.next_look(limits, now);
+            drop(guard);
+            let idle_deadline = in_flight.deadline(limits).expect("idle has a deadline");
+            assert!(
+                busy_look <= idle_deadline,
+                "header {header}s, idle {idle}s: looked at {busy_look:?}, deadline {idle_deadline:?}"
+            );
+            // Bytes arrive on the idle connection right after a look: a head from now.
+            let look = in_flight.next_look(limits, Instant::now());
+            in_flight.bytes_read();
+            assert!(look <= in_flight.deadline(limits).expect("a head has a deadline"));
+        }
     }
 }
