@@ -19,6 +19,9 @@ pub enum Phases {
     /// Tessera beside the hand-written baseline (`--baseline`), interleaved rounds of
     /// /healthz and /v1/me, with the ratios and the bars of issue 12 (`compare`).
     Compare,
+    /// One server, `--sessions` logins, then `--idle` without a request: the server's
+    /// resident memory at the end (`memory_run`).
+    Memory,
 }
 
 /// Load benchmark of `tessera serve` (loopback only, bounded in time).
@@ -74,6 +77,10 @@ pub struct Args {
     /// Exit 1 when a bar is missed.
     #[arg(long)]
     pub fail_on_miss: bool,
+    /// `--phases memory`: how long the server stays idle after the logins before its
+    /// memory is read.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub idle: Duration,
     /// `all` phases, or only the `refresh` rotation (start, logins, rotation: seconds).
     #[arg(long, value_enum, default_value_t = Phases::All)]
     pub phases: Phases,

@@ -14,6 +14,9 @@
 //! # scripts/compare.sh):
 //! target/release/tessera-loadgen --phases compare --server target/release/tessera \
 //!     --baseline target/release/tessera-baseline [--alg HS256,ES256] [--rounds 3] [--pin off]
+//! # what the server keeps after 1,000 logins and a minute idle (see `memory_run`):
+//! target/release/tessera-loadgen --phases memory --server target/release/tessera \
+//!     --sessions 1000 [--idle 60s]
 //! ```
 //!
 //! `scripts/pg-load.sh` runs the refresh form on SQLite and on PostgreSQL with one and three
@@ -73,6 +76,7 @@ mod compare;
 mod database;
 mod full_run;
 mod measure;
+mod memory_run;
 mod pin;
 mod procfs;
 mod raw_get;
@@ -101,7 +105,9 @@ fn main() -> ExitCode {
     // Before the runtime starts, so that its threads inherit the load generator's CPU.
     let pinning = match args.phases {
         Phases::Compare => Pinning::apply(args.pin),
-        Phases::All | Phases::Refresh => Pinning::Unpinned("only --phases compare pins".into()),
+        Phases::All | Phases::Refresh | Phases::Memory => {
+            Pinning::Unpinned("only --phases compare pins".into())
+        }
     };
     if pinning.server_cpu().is_some() {
         // One core: a second worker thread would only add wake-ups between the two
@@ -163,5 +169,6 @@ async fn run(args: &Args, pinning: &Pinning) -> Result<Report> {
         Phases::All => full_run::run(&bench).await,
         Phases::Refresh => refresh_run::run(&bench).await,
         Phases::Compare => compare::run(&bench, pinning).await,
+        Phases::Memory => memory_run::run(&bench).await,
     }
 }

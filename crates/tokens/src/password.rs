@@ -3,19 +3,24 @@
 //! handling. Each hash needs `m_cost` KiB of working memory; those buffers are allocated
 //! once per permit and reused, so memory stays at `permits × m_cost` however many logins
 //! come (allocating 19 MiB per hash lets the allocator keep one such block per thread
-//! arena, which measured over 600 MiB of RSS under a login load).
+//! arena, which measured over 600 MiB of RSS under a login load). After
+//! [`IDLE_RELEASE`] without a hash they are freed, so an idle server does not hold them.
 //!
 //! The wait for a permit is bounded too ([`PasswordHasher::with_queue_wait`]): past it the
 //! attempt fails with [`PasswordError::Busy`] (the server answers 503 with `Retry-After`)
 //! instead of joining an ever-longer queue that slows every login down.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Argon2, Block, Params, Version};
 use tessera_jose::{random_bytes, SecretString};
 use tokio::sync::{OnceCell, Semaphore};
+use tokio::time::Instant;
+
+/// How long the hashing buffers are kept without a hash before they are freed.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +67,17 @@ fn hash_err(e: impl std::fmt::Display) -> PasswordError {
     PasswordError::Hash(e.to_string())
 }
 
-/// Argon2 working memory, one buffer per permit, reused across hashes.
-type MemoryPool = Arc<Mutex<Vec<Vec<Block>>>>;
+/// Argon2 working memory, one buffer per permit, reused across hashes and freed when idle.
+#[derive(Debug, Default)]
+struct Memory {
+    buffers: Vec<Vec<Block>>,
+    /// When the last hash ended.
+    last_used: Option<Instant>,
+    /// A task is waiting to free the buffers once they have been idle long enough.
+    release_pending: bool,
+}
+
+type MemoryPool = Arc<Mutex<Memory>>;
 
 /// Hashes and verifies passwords with bounded concurrency and bounded memory.
 #[derive(Debug, Clone)]
@@ -73,6 +87,8 @@ pub struct PasswordHasher {
     /// Longest wait for a permit; `None`: wait as long as it takes (one-off tools).
     queue_wait: Option<Duration>,
     memory: MemoryPool,
+    /// [`IDLE_RELEASE`]; shorter in tests.
+    idle_release: Duration,
     dummy: Arc<OnceCell<String>>,
 }
 
@@ -84,7 +100,8 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             queue_wait: None,
-            memory: Arc::new(Mutex::new(Vec::new())),
+            memory: Arc::default(),
+            idle_release: IDLE_RELEASE,
             dummy: Arc::new(OnceCell::new()),
         }
     }
@@ -110,17 +127,45 @@ impl PasswordHasher {
         }
         .map_err(|_| PasswordError::Cancelled)?;
         let pool = Arc::clone(&self.memory);
-        tokio::task::spawn_blocking(move || {
-            let take = || pool.lock().map(|mut p| p.pop()).unwrap_or_default();
-            let mut buf = take().unwrap_or_default();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut buf = lock(&pool).buffers.pop().unwrap_or_default();
             let result = f(&mut buf);
-            if let Ok(mut p) = pool.lock() {
-                p.push(buf);
-            }
+            lock(&pool).buffers.push(buf);
             result
         })
         .await
-        .map_err(|_| PasswordError::Cancelled)?
+        .map_err(|_| PasswordError::Cancelled)?;
+        self.release_when_idle();
+        result
+    }
+
+    /// Notes that a hash just ended and makes sure a task frees the buffers once no hash
+    /// has ended for `idle_release` (one such task at a time).
+    fn release_when_idle(&self) {
+        let mut memory = lock(&self.memory);
+        memory.last_used = Some(Instant::now());
+        if std::mem::replace(&mut memory.release_pending, true) {
+            return;
+        }
+        drop(memory);
+        let pool = Arc::clone(&self.memory);
+        let idle = self.idle_release;
+        tokio::spawn(async move {
+            let mut wake = Instant::now() + idle;
+            loop {
+                tokio::time::sleep_until(wake).await;
+                let mut memory = lock(&pool);
+                let due = memory.last_used.map_or(wake, |at| at + idle);
+                if due <= Instant::now() {
+                    // A buffer still in use comes back after this and schedules its own
+                    // release.
+                    memory.buffers = Vec::new();
+                    memory.release_pending = false;
+                    return;
+                }
+                wake = due;
+            }
+        });
     }
 
     /// A PHC string (`$argon2id$v=19$m=…`) for `password` with a fresh random salt.
@@ -159,6 +204,10 @@ impl PasswordHasher {
             .await
             .cloned()
     }
+}
+
+fn lock(pool: &Mutex<Memory>) -> std::sync::MutexGuard<'_, Memory> {
+    pool.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn argon2id(params: &Params) -> Argon2<'static> {
@@ -284,8 +333,32 @@ mod tests {
                 .expect("hash");
         }
         let pool = h.memory.lock().expect("lock");
-        assert_eq!(pool.len(), 1, "one buffer for one permit");
-        assert_eq!(pool[0].len(), 64, "m_cost blocks of 1 KiB");
+        assert_eq!(pool.buffers.len(), 1, "one buffer for one permit");
+        assert_eq!(pool.buffers[0].len(), 64, "m_cost blocks of 1 KiB");
+    }
+
+    /// The buffers are freed once no hash has run for the idle time, not while hashes keep
+    /// coming; the next hash allocates again.
+    #[tokio::test]
+    async fn memory_is_freed_when_idle() {
+        let mut h = PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 1);
+        h.idle_release = Duration::from_secs(1);
+        let buffers = |h: &PasswordHasher| h.memory.lock().expect("lock").buffers.len();
+        // Busy for twice the idle time, a hash every 50 ms: the buffer stays.
+        for _ in 0..30 {
+            h.hash(SecretString::new("correct horse".into()))
+                .await
+                .expect("hash");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(buffers(&h), 1, "kept while in use");
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(buffers(&h), 0, "freed after the idle time");
+        assert!(!h.memory.lock().expect("lock").release_pending);
+        h.hash(SecretString::new("correct horse".into()))
+            .await
+            .expect("hash after a release");
+        assert_eq!(buffers(&h), 1);
     }
 
     /// With every slot taken for longer than the queue wait, an attempt fails fast with
