@@ -11,6 +11,8 @@ use std::borrow::Cow;
 
 use crate::error::{malformed, Error};
 
+pub(crate) mod de;
+
 /// Deepest nesting accepted; the top-level object is depth 1.
 pub const MAX_DEPTH: usize = 32;
 
@@ -181,6 +183,51 @@ struct Scanner<'a> {
 
 const BAD: Error = malformed("invalid JSON");
 
+/// The length of the run of plain string characters at the start of `b` (up to a byte of
+/// [`STOP`]), `None` when the input ends first. One pass: strings in tokens are short, so
+/// eight bytes at a time and then a table beat a vectorised search followed by separate
+/// control-character and ASCII checks.
+#[inline]
+fn plain_run(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (LO * u64::from(b'"'));
+        let slash = w ^ (LO * u64::from(b'\\'));
+        // Classic "has a zero byte" / "has a byte below n" tests (exact as to whether any
+        // byte matches), and the high bit for non-ASCII.
+        let stop = quote.wrapping_sub(LO) & !quote
+            | slash.wrapping_sub(LO) & !slash
+            | w.wrapping_sub(LO * 0x20) & !w
+            | w;
+        if stop & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| STOP[usize::from(c)])
+        .map(|n| i + n)
+}
+
+/// The bytes that end a run of plain string characters: quote, backslash, control
+/// characters and every non-ASCII byte (whose UTF-8 is then checked once for the string).
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i < 0x20 || i >= 0x80 || i == b'"' as usize || i == b'\\' as usize;
+        i += 1;
+    }
+    t
+};
+
 impl<'a> Scanner<'a> {
     #[inline]
     fn peek(&self) -> Option<u8> {
@@ -272,19 +319,12 @@ impl<'a> Scanner<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         let mut escaped = false;
+        let mut ascii = true;
         loop {
-            // Fast path: skip the run of plain characters in one tight loop.
-            let rest = &self.b[self.pos..];
-            let run = memchr::memchr2(b'"', b'\\', rest).ok_or(BAD)?;
-            // Control characters must be escaped (RFC 8259 §7).
-            if rest[..run].iter().any(|&c| c < 0x20) {
-                return Err(BAD);
-            }
-            self.pos += run;
-            match self.peek() {
-                None => return Err(BAD),
-                Some(b'"') => break,
-                Some(b'\\') => {
+            self.pos += plain_run(&self.b[self.pos..]).ok_or(BAD)?;
+            match self.b[self.pos] {
+                b'"' => break,
+                b'\\' => {
                     escaped = true;
                     self.pos += 1;
                     match self.peek() {
@@ -302,12 +342,16 @@ impl<'a> Scanner<'a> {
                         _ => return Err(BAD),
                     }
                 }
-                Some(0x00..=0x1f) => return Err(BAD),
-                Some(_) => self.pos += 1,
+                // Control characters must be escaped (RFC 8259 §7).
+                0x00..=0x1f => return Err(BAD),
+                _ => {
+                    ascii = false;
+                    self.pos += 1;
+                }
             }
         }
         let raw = &self.b[start..self.pos];
-        if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+        if !ascii && std::str::from_utf8(raw).is_err() {
             return Err(malformed("JSON is not UTF-8"));
         }
         self.pos += 1;
@@ -343,38 +387,14 @@ impl<'a> Scanner<'a> {
         if self.eat(b'}') {
             return Ok(());
         }
-        let mut inline: [Option<JsonStr<'a>>; INLINE_KEYS] = [None; INLINE_KEYS];
-        let mut spill: Vec<JsonStr<'a>> = Vec::new();
-        let mut count = 0usize;
-        // Names seen so far, as fingerprints: a plain name whose bit is not set cannot be a
-        // duplicate, so most members skip the comparisons. Escaped names always compare.
-        let mut seen_bits = 0u64;
-        let mut any_escaped = false;
+        let mut names = Names::new();
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
                 return Err(BAD);
             }
             let key = self.string()?;
-            let bit = key.fingerprint();
-            let must_compare = key.escaped || any_escaped || seen_bits & bit != 0;
-            seen_bits |= bit;
-            any_escaped |= key.escaped;
-            let seen = must_compare
-                && inline[..count.min(INLINE_KEYS)]
-                    .iter()
-                    .flatten()
-                    .chain(spill.iter())
-                    .any(|k| k.same_name(&key));
-            if seen {
-                return Err(malformed("duplicate JSON member name"));
-            }
-            if count < INLINE_KEYS {
-                inline[count] = Some(key);
-            } else {
-                spill.push(key);
-            }
-            count += 1;
+            names.insert(key)?;
             self.ws();
             self.expect(b':')?;
             self.ws();
@@ -389,6 +409,58 @@ impl<'a> Scanner<'a> {
             }
             self.expect(b',')?;
         }
+    }
+}
+
+/// The member names of one object, for the duplicate check.
+struct Names<'a> {
+    inline: [JsonStr<'a>; INLINE_KEYS],
+    spill: Vec<JsonStr<'a>>,
+    count: usize,
+    /// Names seen so far, as fingerprints: a plain name whose bit is not set cannot be a
+    /// duplicate, so most members skip the comparisons. Escaped names always compare.
+    seen_bits: u64,
+    any_escaped: bool,
+}
+
+impl<'a> Names<'a> {
+    #[inline]
+    fn new() -> Self {
+        const EMPTY: JsonStr<'static> = JsonStr {
+            raw: b"",
+            escaped: false,
+        };
+        Names {
+            inline: [EMPTY; INLINE_KEYS],
+            spill: Vec::new(),
+            count: 0,
+            seen_bits: 0,
+            any_escaped: false,
+        }
+    }
+
+    /// Records `key`, refusing it when the object already has a member of that name.
+    #[inline]
+    fn insert(&mut self, key: JsonStr<'a>) -> Result<(), Error> {
+        let bit = key.fingerprint();
+        let must_compare = key.escaped || self.any_escaped || self.seen_bits & bit != 0;
+        self.seen_bits |= bit;
+        self.any_escaped |= key.escaped;
+        if must_compare
+            && self.inline[..self.count.min(INLINE_KEYS)]
+                .iter()
+                .chain(self.spill.iter())
+                .any(|k| k.same_name(&key))
+        {
+            return Err(malformed("duplicate JSON member name"));
+        }
+        if self.count < INLINE_KEYS {
+            self.inline[self.count] = key;
+        } else {
+            self.spill.push(key);
+        }
+        self.count += 1;
+        Ok(())
     }
 }
 
@@ -486,6 +558,25 @@ mod tests {
         assert_eq!(seen[0], ("a".to_string(), br#"{"x":1}"#.to_vec()));
         assert_eq!(kind(&seen[1].1), Kind::Array);
         assert!(as_str(&seen[2].1).expect("string").eq_str("s"));
+    }
+
+    /// The word-at-a-time run finder stops where a byte-by-byte one does.
+    #[test]
+    fn plain_run_stops_at_the_first_stop_byte() {
+        use proptest::prelude::*;
+        let simple = |b: &[u8]| b.iter().position(|&c| STOP[usize::from(c)]);
+        proptest!(ProptestConfig::with_cases(3000), |(b in proptest::collection::vec(
+            prop_oneof![8 => 0x20u8..0x7f, 1 => any::<u8>()], 0..40))| {
+            prop_assert_eq!(plain_run(&b), simple(&b));
+        });
+        for stop in [0u8, 0x1f, b'"', b'\\', 0x80, 0xff] {
+            for at in 0..20 {
+                let mut b = vec![b'a'; 24];
+                b[at] = stop;
+                assert_eq!(plain_run(&b), Some(at), "{stop:#x} at {at}");
+            }
+        }
+        assert_eq!(plain_run(b" !#[]~\x7f"), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Decoded headers and payloads up to this size stay on the stack (an access token's
 /// payload is about 300 bytes; zeroing a bigger buffer on every verify costs measurable time).
 const STACK_BUF: usize = 768;
+/// A protected header (about 80 bytes) fits this one.
+const SMALL_BUF: usize = 192;
 
 /// Optional header members for signing. `alg` always comes from the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,14 +110,17 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, Error> {
     })
 }
 
-/// Decodes base64url `text` and hands the bytes to `f`, on the stack when small.
+/// Decodes base64url `text` and hands the bytes to `f`, on the stack when small (a header
+/// in a buffer of its size: zeroing the buffer is part of the cost of every verify).
 pub(crate) fn with_decoded<R>(
     text: &[u8],
     f: impl FnOnce(&[u8]) -> Result<R, Error>,
 ) -> Result<R, Error> {
     let len = b64::decoded_len(text.len()).ok_or(malformed("invalid base64url"))?;
-    // The decoder wants a little slack past the exact length.
-    if len + 3 <= STACK_BUF {
+    if len <= SMALL_BUF {
+        let mut buf = [0u8; SMALL_BUF];
+        f(b64::decode_to_slice(text, &mut buf)?)
+    } else if len <= STACK_BUF {
         let mut buf = [0u8; STACK_BUF];
         f(b64::decode_to_slice(text, &mut buf)?)
     } else {
@@ -138,19 +143,27 @@ pub(crate) fn inspect_header(json: &[u8]) -> Result<HeaderInfo<'_>, Error> {
     let mut kid = None;
     let mut typ = None;
     json::scan_object(json, |name, value| {
-        let name = name
-            .unescape()
-            .ok_or(malformed("invalid header member name"))?;
-        match &*name {
-            "alg" => alg = Some(json::as_str(value).ok_or(malformed("alg must be a string"))?),
-            "kid" => kid = Some(json::as_str(value).ok_or(malformed("kid must be a string"))?),
-            "typ" => typ = Some(json::as_str(value).ok_or(malformed("typ must be a string"))?),
-            "crit" => {
+        // Plain names (the norm) are matched as bytes; only escaped ones are unescaped.
+        let unescaped;
+        let name: &[u8] = match name.plain() {
+            Some(raw) => raw,
+            None => {
+                unescaped = name
+                    .unescape()
+                    .ok_or(malformed("invalid header member name"))?;
+                unescaped.as_bytes()
+            }
+        };
+        match name {
+            b"alg" => alg = Some(json::as_str(value).ok_or(malformed("alg must be a string"))?),
+            b"kid" => kid = Some(json::as_str(value).ok_or(malformed("kid must be a string"))?),
+            b"typ" => typ = Some(json::as_str(value).ok_or(malformed("typ must be a string"))?),
+            b"crit" => {
                 return Err(invalid_token(
                     "crit names an extension this verifier does not understand",
                 ))
             }
-            "b64" if value != b"true" => {
+            b"b64" if value != b"true" => {
                 return Err(invalid_token("unencoded payloads (b64) are not supported"))
             }
             _ => {}
@@ -234,12 +247,12 @@ pub(crate) fn verify_compact<R>(
             ));
         }
         // HMAC and ECDSA/EdDSA signatures are at most 96 bytes: keep their buffer small.
-        let mut small = [0u8; 128];
+        let mut small = [0u8; 96];
         let mut large;
-        let sig_buf: &mut [u8] = if sig_len <= small.len() - 3 {
+        let sig_buf: &mut [u8] = if sig_len <= small.len() {
             &mut small
         } else {
-            large = [0u8; MAX_SIGNATURE_LEN + 3];
+            large = [0u8; MAX_SIGNATURE_LEN];
             &mut large
         };
         let sig = b64::decode_to_slice(parts.signature, sig_buf)
