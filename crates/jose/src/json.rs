@@ -183,39 +183,49 @@ struct Scanner<'a> {
 
 const BAD: Error = malformed("invalid JSON");
 
-/// The length of the run of plain string characters at the start of `b` (up to a byte of
-/// [`STOP`]), `None` when the input ends first. One pass: strings in tokens are short, so
-/// eight bytes at a time and then a table beat a vectorised search followed by separate
-/// control-character and ASCII checks.
+/// The length of the run of plain string characters at the start of `b`: up to a quote, a
+/// backslash, a control character or a non-ASCII byte; `None` when the input ends first.
+/// Strings in tokens are short, so eight bytes at a time in one pass beat a vectorised
+/// search followed by separate control-character and ASCII checks.
 #[inline]
 fn plain_run(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
     while let Some(word) = b.get(i..i + 8) {
         let Ok(word) = <[u8; 8]>::try_from(word) else {
             break;
         };
-        let w = u64::from_le_bytes(word);
-        let quote = w ^ (LO * u64::from(b'"'));
-        let slash = w ^ (LO * u64::from(b'\\'));
-        // Classic "has a zero byte" / "has a byte below n" tests (exact as to whether any
-        // byte matches), and the high bit for non-ASCII.
-        let stop = quote.wrapping_sub(LO) & !quote
-            | slash.wrapping_sub(LO) & !slash
-            | w.wrapping_sub(LO * 0x20) & !w
-            | w;
-        if stop & HI != 0 {
-            break;
+        if let Some(n) = first_stop(word) {
+            return Some(i + n);
         }
         i += 8;
     }
-    b[i..]
-        .iter()
-        .position(|&c| STOP[usize::from(c)])
-        .map(|n| i + n)
+    // Fewer than 8 bytes left: pad with quotes, and a stop found in the padding means the
+    // input ended first.
+    let rest = &b[i..];
+    let mut word = [b'"'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    first_stop(word).filter(|&n| n < rest.len()).map(|n| i + n)
 }
 
+/// The index of the first byte in `word` that ends a plain run, eight bytes at once.
+#[inline(always)]
+fn first_stop(word: [u8; 8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word);
+    let quote = w ^ (LO * u64::from(b'"'));
+    let slash = w ^ (LO * u64::from(b'\\'));
+    // The classic "zero byte" and "byte below n" tests, plus the high bit for non-ASCII.
+    // A borrow only starts at a byte that matches, so the lowest flag is the first match.
+    let stop = (quote.wrapping_sub(LO) & !quote
+        | slash.wrapping_sub(LO) & !slash
+        | w.wrapping_sub(LO * 0x20) & !w
+        | w)
+        & HI;
+    (stop != 0).then(|| stop.trailing_zeros() as usize / 8)
+}
+
+#[cfg(test)]
 /// The bytes that end a run of plain string characters: quote, backslash, control
 /// characters and every non-ASCII byte (whose UTF-8 is then checked once for the string).
 const STOP: [bool; 256] = {
