@@ -27,6 +27,15 @@ pub(crate) struct JsonStr<'a> {
 }
 
 impl<'a> JsonStr<'a> {
+    /// A string that JSON writes without escapes (no quote, backslash or control
+    /// character), as the scanner would read it.
+    pub(crate) fn verbatim(s: &'a str) -> Self {
+        JsonStr {
+            raw: s.as_bytes(),
+            escaped: false,
+        }
+    }
+
     /// True when the string equals `s` after unescaping.
     pub(crate) fn eq_str(&self, s: &str) -> bool {
         if self.escaped {

@@ -8,7 +8,7 @@ use crate::alg::Algorithm;
 use crate::error::{invalid_token, Error, ErrorKind};
 use crate::json::{self, JsonStr, Kind};
 use crate::jwk::JwkSet;
-use crate::jws::{self, HeaderInfo, KeyChoice, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
+use crate::jws::{self, HeaderInfo, KeyChoice, KnownHeader, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
 use crate::key::VerifyingKey;
 
 pub(crate) mod raw;
@@ -47,6 +47,9 @@ const MAX_REQUIRED: usize = 64;
 pub struct Verifier {
     keys: Vec<VerifyingKey>,
     choice: KeyChoice,
+    /// Headers this verifier's keys are known to come with (rebuilt when `choice` or `typ`
+    /// changes).
+    known: Vec<KnownHeader>,
     leeway: u64,
     require_exp: bool,
     issuers: Vec<String>,
@@ -119,6 +122,7 @@ impl Verifier {
             choice: KeyChoice::Explicit,
             ..Verifier::new(key)
         }
+        .with_known_headers()
     }
 
     /// A verifier over several keys, chosen by the token's `kid`.
@@ -126,6 +130,7 @@ impl Verifier {
         Verifier {
             keys,
             choice: KeyChoice::ByKid,
+            known: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             require_exp: true,
             issuers: Vec::new(),
@@ -134,6 +139,12 @@ impl Verifier {
             required: Vec::new(),
             max_len: DEFAULT_MAX_TOKEN_LEN,
         }
+        .with_known_headers()
+    }
+
+    fn with_known_headers(mut self) -> Self {
+        self.known = jws::known_headers(&self.keys, self.choice, self.typ.as_deref());
+        self
     }
 
     /// A verifier over the usable keys of a JWKS. Keys that cannot be used (unknown `kty`,
@@ -178,7 +189,7 @@ impl Verifier {
     /// the `application/` prefix, RFC 7515 §4.1.9).
     pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
         self.typ = Some(typ.into());
-        self
+        self.with_known_headers()
     }
 
     /// Clock leeway in seconds for `exp`, `nbf` and `iat`.
@@ -216,6 +227,7 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             None,
@@ -254,6 +266,7 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             None,
@@ -267,6 +280,7 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             Some(payload),

@@ -363,3 +363,84 @@ proptest::proptest! {
         same::<Flattened>(&v, text.as_bytes());
     }
 }
+
+/// The verifier knows the exact header its keys' own signer writes and skips reading it
+/// again; the same header spelled another way (members reordered, spaces) must get the same
+/// answer, for every rule the header takes part in: kid choice, alg, typ, signature.
+#[test]
+fn a_header_known_in_advance_is_answered_as_any_other() {
+    use tessera_jose::{Algorithm, Signer, SigningKey};
+
+    let a = SigningKey::generate(Algorithm::HS256)
+        .expect("key")
+        .with_kid("a");
+    let b = SigningKey::generate(Algorithm::HS256)
+        .expect("key")
+        .with_kid("b");
+    let vk = |k: &SigningKey| k.verifying_key().expect("vk");
+    let verifiers = [
+        Verifier::new(vk(&a)),
+        Verifier::new(vk(&a)).with_typ("at+jwt"),
+        Verifier::explicit(vk(&a)).with_typ("at+jwt"),
+        Verifier::with_keys(vec![vk(&a), vk(&b)]).with_typ("at+jwt"),
+        Verifier::with_keys(vec![vk(&b)]),
+    ];
+    let claims = format!(r#"{{"sub":"u_1","exp":{EXP}}}"#);
+    for key in [&a, &b] {
+        for typ in [None, Some("at+jwt"), Some("JWT")] {
+            let copy = SigningKey::from_jwk(&key.to_jwk(), Some(Algorithm::HS256))
+                .expect("re-import")
+                .with_kid(key.kid().expect("kid"));
+            let signer = match typ {
+                Some(t) => Signer::new(copy).with_typ(t),
+                None => Signer::new(copy),
+            };
+            let ours = signer
+                .sign(&serde_json::from_str::<Value>(&claims).expect("json"))
+                .expect("sign");
+            // The same header, respelled: kid first, then typ, then alg, with spaces.
+            let kid = key.kid().expect("kid");
+            let header = match typ {
+                Some(t) => format!(r#"{{ "kid":"{kid}", "typ":"{t}", "alg":"HS256" }}"#),
+                None => format!(r#"{{ "kid":"{kid}", "alg":"HS256" }}"#),
+            };
+            let respelled = crate::forge(key, &header, &claims);
+            // And our header with another key's signature (same kid, wrong secret).
+            let other = SigningKey::generate(Algorithm::HS256)
+                .expect("key")
+                .with_kid(kid);
+            let (input, _) = ours.rsplit_once('.').expect("three segments");
+            let forged = format!("{input}.{}", crate::raw_signature(&other, input.as_bytes()));
+            let forged_respelled = crate::forge(&other, &header, &claims);
+            for (i, v) in verifiers.iter().enumerate() {
+                let answer = |t: &str| {
+                    v.verify::<Value>(t, NOW)
+                        .map(|ok| (ok.kid().map(str::to_owned), ok.into_claims()))
+                        .map_err(|e| (e.code(), e.detail()))
+                };
+                assert_eq!(
+                    answer(&ours),
+                    answer(&respelled),
+                    "{kid} {typ:?} verifier {i}"
+                );
+                // Signed with the wrong secret: refused alike, known header or not.
+                let code = |t: &str| answer(t).map(|_| ()).map_err(|e| e.0);
+                assert_eq!(code(&forged), code(&forged_respelled), "{kid} {typ:?} {i}");
+                assert!(code(&forged).is_err());
+                // The raw API too (payload compared as JSON: the signer writes its own order).
+                let raw = |t: &str| {
+                    v.verify_jws(t)
+                        .map(|j| {
+                            (
+                                j.kid,
+                                j.typ,
+                                serde_json::from_slice::<Value>(&j.payload).ok(),
+                            )
+                        })
+                        .map_err(|e| e.code())
+                };
+                assert_eq!(raw(&ours), raw(&respelled), "{kid} {typ:?}");
+            }
+        }
+    }
+}
