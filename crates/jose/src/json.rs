@@ -302,11 +302,13 @@ impl<'a> Scanner<'a> {
     }
 
     fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        self.pos - start
+        let rest = &self.b[self.pos..];
+        let n = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+        self.pos += n;
+        n
     }
 
     fn number(&mut self) -> Result<(), Error> {

@@ -405,9 +405,16 @@ fn numeric_date(raw: &[u8], err: &'static str) -> Result<f64, Error> {
     }
     // Whole seconds (the norm) without the float parser: below 10^15 the value is exact,
     // as the parser's would be.
-    if raw.len() <= 15 && raw.iter().all(u8::is_ascii_digit) {
-        let secs = raw.iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
-        return Ok(secs as f64);
+    if raw.len() <= 15 {
+        let mut secs = 0u64;
+        let whole = raw.iter().all(|&d| {
+            let d = d.wrapping_sub(b'0');
+            secs = secs * 10 + u64::from(d);
+            d <= 9
+        });
+        if whole {
+            return Ok(secs as f64);
+        }
     }
     std::str::from_utf8(raw)
         .ok()

@@ -100,12 +100,17 @@ fn classify(raw: &[u8]) -> Num {
         _ => (false, raw),
     };
     // 19 digits always fit a u64; a fraction or exponent is not a digit.
-    if digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.len() > 19 {
         return Num::Other;
     }
-    let v = digits
-        .iter()
-        .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+    let mut v = 0u64;
+    for &d in digits {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return Num::Other;
+        }
+        v = v * 10 + u64::from(d);
+    }
     if !neg {
         Num::U(v)
     } else if v == 0 || v > 1 << 63 {
