@@ -11,6 +11,8 @@ use std::borrow::Cow;
 
 use crate::error::{malformed, Error};
 
+pub(crate) mod de;
+
 /// Deepest nesting accepted; the top-level object is depth 1.
 pub const MAX_DEPTH: usize = 32;
 
@@ -25,6 +27,15 @@ pub(crate) struct JsonStr<'a> {
 }
 
 impl<'a> JsonStr<'a> {
+    /// A string that JSON writes without escapes (no quote, backslash or control
+    /// character), as the scanner would read it.
+    pub(crate) fn verbatim(s: &'a str) -> Self {
+        JsonStr {
+            raw: s.as_bytes(),
+            escaped: false,
+        }
+    }
+
     /// True when the string equals `s` after unescaping.
     pub(crate) fn eq_str(&self, s: &str) -> bool {
         if self.escaped {
@@ -181,6 +192,61 @@ struct Scanner<'a> {
 
 const BAD: Error = malformed("invalid JSON");
 
+/// The length of the run of plain string characters at the start of `b`: up to a quote, a
+/// backslash, a control character or a non-ASCII byte; `None` when the input ends first.
+/// Strings in tokens are short, so eight bytes at a time in one pass beat a vectorised
+/// search followed by separate control-character and ASCII checks.
+#[inline]
+fn plain_run(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        if let Some(n) = first_stop(word) {
+            return Some(i + n);
+        }
+        i += 8;
+    }
+    // Fewer than 8 bytes left: pad with quotes, and a stop found in the padding means the
+    // input ended first.
+    let rest = &b[i..];
+    let mut word = [b'"'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    first_stop(word).filter(|&n| n < rest.len()).map(|n| i + n)
+}
+
+/// The index of the first byte in `word` that ends a plain run, eight bytes at once.
+#[inline(always)]
+fn first_stop(word: [u8; 8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word);
+    let quote = w ^ (LO * u64::from(b'"'));
+    let slash = w ^ (LO * u64::from(b'\\'));
+    // The classic "zero byte" and "byte below n" tests, plus the high bit for non-ASCII.
+    // A borrow only starts at a byte that matches, so the lowest flag is the first match.
+    let stop = (quote.wrapping_sub(LO) & !quote
+        | slash.wrapping_sub(LO) & !slash
+        | w.wrapping_sub(LO * 0x20) & !w
+        | w)
+        & HI;
+    (stop != 0).then(|| stop.trailing_zeros() as usize / 8)
+}
+
+#[cfg(test)]
+/// The bytes that end a run of plain string characters: quote, backslash, control
+/// characters and every non-ASCII byte (whose UTF-8 is then checked once for the string).
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i < 0x20 || i >= 0x80 || i == b'"' as usize || i == b'\\' as usize;
+        i += 1;
+    }
+    t
+};
+
 impl<'a> Scanner<'a> {
     #[inline]
     fn peek(&self) -> Option<u8> {
@@ -236,11 +302,13 @@ impl<'a> Scanner<'a> {
     }
 
     fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        self.pos - start
+        let rest = &self.b[self.pos..];
+        let n = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
+        self.pos += n;
+        n
     }
 
     fn number(&mut self) -> Result<(), Error> {
@@ -272,19 +340,12 @@ impl<'a> Scanner<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         let mut escaped = false;
+        let mut ascii = true;
         loop {
-            // Fast path: skip the run of plain characters in one tight loop.
-            let rest = &self.b[self.pos..];
-            let run = memchr::memchr2(b'"', b'\\', rest).ok_or(BAD)?;
-            // Control characters must be escaped (RFC 8259 §7).
-            if rest[..run].iter().any(|&c| c < 0x20) {
-                return Err(BAD);
-            }
-            self.pos += run;
-            match self.peek() {
-                None => return Err(BAD),
-                Some(b'"') => break,
-                Some(b'\\') => {
+            self.pos += plain_run(&self.b[self.pos..]).ok_or(BAD)?;
+            match self.b[self.pos] {
+                b'"' => break,
+                b'\\' => {
                     escaped = true;
                     self.pos += 1;
                     match self.peek() {
@@ -302,12 +363,16 @@ impl<'a> Scanner<'a> {
                         _ => return Err(BAD),
                     }
                 }
-                Some(0x00..=0x1f) => return Err(BAD),
-                Some(_) => self.pos += 1,
+                // Control characters must be escaped (RFC 8259 §7).
+                0x00..=0x1f => return Err(BAD),
+                _ => {
+                    ascii = false;
+                    self.pos += 1;
+                }
             }
         }
         let raw = &self.b[start..self.pos];
-        if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+        if !ascii && std::str::from_utf8(raw).is_err() {
             return Err(malformed("JSON is not UTF-8"));
         }
         self.pos += 1;
@@ -343,38 +408,14 @@ impl<'a> Scanner<'a> {
         if self.eat(b'}') {
             return Ok(());
         }
-        let mut inline: [Option<JsonStr<'a>>; INLINE_KEYS] = [None; INLINE_KEYS];
-        let mut spill: Vec<JsonStr<'a>> = Vec::new();
-        let mut count = 0usize;
-        // Names seen so far, as fingerprints: a plain name whose bit is not set cannot be a
-        // duplicate, so most members skip the comparisons. Escaped names always compare.
-        let mut seen_bits = 0u64;
-        let mut any_escaped = false;
+        let mut names = Names::new();
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
                 return Err(BAD);
             }
             let key = self.string()?;
-            let bit = key.fingerprint();
-            let must_compare = key.escaped || any_escaped || seen_bits & bit != 0;
-            seen_bits |= bit;
-            any_escaped |= key.escaped;
-            let seen = must_compare
-                && inline[..count.min(INLINE_KEYS)]
-                    .iter()
-                    .flatten()
-                    .chain(spill.iter())
-                    .any(|k| k.same_name(&key));
-            if seen {
-                return Err(malformed("duplicate JSON member name"));
-            }
-            if count < INLINE_KEYS {
-                inline[count] = Some(key);
-            } else {
-                spill.push(key);
-            }
-            count += 1;
+            names.insert(key)?;
             self.ws();
             self.expect(b':')?;
             self.ws();
@@ -389,6 +430,58 @@ impl<'a> Scanner<'a> {
             }
             self.expect(b',')?;
         }
+    }
+}
+
+/// The member names of one object, for the duplicate check.
+struct Names<'a> {
+    inline: [JsonStr<'a>; INLINE_KEYS],
+    spill: Vec<JsonStr<'a>>,
+    count: usize,
+    /// Names seen so far, as fingerprints: a plain name whose bit is not set cannot be a
+    /// duplicate, so most members skip the comparisons. Escaped names always compare.
+    seen_bits: u64,
+    any_escaped: bool,
+}
+
+impl<'a> Names<'a> {
+    #[inline]
+    fn new() -> Self {
+        const EMPTY: JsonStr<'static> = JsonStr {
+            raw: b"",
+            escaped: false,
+        };
+        Names {
+            inline: [EMPTY; INLINE_KEYS],
+            spill: Vec::new(),
+            count: 0,
+            seen_bits: 0,
+            any_escaped: false,
+        }
+    }
+
+    /// Records `key`, refusing it when the object already has a member of that name.
+    #[inline]
+    fn insert(&mut self, key: JsonStr<'a>) -> Result<(), Error> {
+        let bit = key.fingerprint();
+        let must_compare = key.escaped || self.any_escaped || self.seen_bits & bit != 0;
+        self.seen_bits |= bit;
+        self.any_escaped |= key.escaped;
+        if must_compare
+            && self.inline[..self.count.min(INLINE_KEYS)]
+                .iter()
+                .chain(self.spill.iter())
+                .any(|k| k.same_name(&key))
+        {
+            return Err(malformed("duplicate JSON member name"));
+        }
+        if self.count < INLINE_KEYS {
+            self.inline[self.count] = key;
+        } else {
+            self.spill.push(key);
+        }
+        self.count += 1;
+        Ok(())
     }
 }
 
@@ -486,6 +579,25 @@ mod tests {
         assert_eq!(seen[0], ("a".to_string(), br#"{"x":1}"#.to_vec()));
         assert_eq!(kind(&seen[1].1), Kind::Array);
         assert!(as_str(&seen[2].1).expect("string").eq_str("s"));
+    }
+
+    /// The word-at-a-time run finder stops where a byte-by-byte one does.
+    #[test]
+    fn plain_run_stops_at_the_first_stop_byte() {
+        use proptest::prelude::*;
+        let simple = |b: &[u8]| b.iter().position(|&c| STOP[usize::from(c)]);
+        proptest!(ProptestConfig::with_cases(3000), |(b in proptest::collection::vec(
+            prop_oneof![8 => 0x20u8..0x7f, 1 => any::<u8>()], 0..40))| {
+            prop_assert_eq!(plain_run(&b), simple(&b));
+        });
+        for stop in [0u8, 0x1f, b'"', b'\\', 0x80, 0xff] {
+            for at in 0..20 {
+                let mut b = vec![b'a'; 24];
+                b[at] = stop;
+                assert_eq!(plain_run(&b), Some(at), "{stop:#x} at {at}");
+            }
+        }
+        assert_eq!(plain_run(b" !#[]~\x7f"), None);
     }
 
     #[test]

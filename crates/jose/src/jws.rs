@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Decoded headers and payloads up to this size stay on the stack (an access token's
 /// payload is about 300 bytes; zeroing a bigger buffer on every verify costs measurable time).
 const STACK_BUF: usize = 768;
+/// A protected header (about 80 bytes) fits this one.
+const SMALL_BUF: usize = 192;
 
 /// Optional header members for signing. `alg` always comes from the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,14 +110,17 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Parts<'_>, Error> {
     })
 }
 
-/// Decodes base64url `text` and hands the bytes to `f`, on the stack when small.
+/// Decodes base64url `text` and hands the bytes to `f`, on the stack when small (a header
+/// in a buffer of its size: zeroing the buffer is part of the cost of every verify).
 pub(crate) fn with_decoded<R>(
     text: &[u8],
     f: impl FnOnce(&[u8]) -> Result<R, Error>,
 ) -> Result<R, Error> {
     let len = b64::decoded_len(text.len()).ok_or(malformed("invalid base64url"))?;
-    // The decoder wants a little slack past the exact length.
-    if len + 3 <= STACK_BUF {
+    if len <= SMALL_BUF {
+        let mut buf = [0u8; SMALL_BUF];
+        f(b64::decode_to_slice(text, &mut buf)?)
+    } else if len <= STACK_BUF {
         let mut buf = [0u8; STACK_BUF];
         f(b64::decode_to_slice(text, &mut buf)?)
     } else {
@@ -138,19 +143,27 @@ pub(crate) fn inspect_header(json: &[u8]) -> Result<HeaderInfo<'_>, Error> {
     let mut kid = None;
     let mut typ = None;
     json::scan_object(json, |name, value| {
-        let name = name
-            .unescape()
-            .ok_or(malformed("invalid header member name"))?;
-        match &*name {
-            "alg" => alg = Some(json::as_str(value).ok_or(malformed("alg must be a string"))?),
-            "kid" => kid = Some(json::as_str(value).ok_or(malformed("kid must be a string"))?),
-            "typ" => typ = Some(json::as_str(value).ok_or(malformed("typ must be a string"))?),
-            "crit" => {
+        // Plain names (the norm) are matched as bytes; only escaped ones are unescaped.
+        let unescaped;
+        let name: &[u8] = match name.plain() {
+            Some(raw) => raw,
+            None => {
+                unescaped = name
+                    .unescape()
+                    .ok_or(malformed("invalid header member name"))?;
+                unescaped.as_bytes()
+            }
+        };
+        match name {
+            b"alg" => alg = Some(json::as_str(value).ok_or(malformed("alg must be a string"))?),
+            b"kid" => kid = Some(json::as_str(value).ok_or(malformed("kid must be a string"))?),
+            b"typ" => typ = Some(json::as_str(value).ok_or(malformed("typ must be a string"))?),
+            b"crit" => {
                 return Err(invalid_token(
                     "crit names an extension this verifier does not understand",
                 ))
             }
-            "b64" if value != b"true" => {
+            b"b64" if value != b"true" => {
                 return Err(invalid_token("unencoded payloads (b64) are not supported"))
             }
             _ => {}
@@ -202,17 +215,83 @@ pub(crate) fn select_key<'k>(
     }
 }
 
+/// A protected header a verifier knows before any token arrives: the exact base64url text
+/// this crate's [`Signer`](crate::Signer) writes for one of the verifier's keys (`alg`, then
+/// `typ` if any, then the key's `kid`). A header segment equal to it byte for byte decodes
+/// to that JSON, so reading it again would give the same `alg`, `kid`, `typ` and key: the
+/// verifier skips the decoding and the scan for its own tokens, and reads any other header.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownHeader {
+    b64: String,
+    key: usize,
+    alg: &'static str,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+impl KnownHeader {
+    fn info(&self) -> HeaderInfo<'_> {
+        HeaderInfo {
+            alg: JsonStr::verbatim(self.alg),
+            kid: self.kid.as_deref().map(JsonStr::verbatim),
+            typ: self.typ.as_deref().map(JsonStr::verbatim),
+        }
+    }
+}
+
+/// The headers known in advance for `keys` (see [`KnownHeader`]): per key, without `typ`
+/// and with `typ` when given. Only headers whose members need no JSON escape, and whose
+/// key is the one the `kid` rule picks, so that the shortcut answers as the full read does.
+pub(crate) fn known_headers(
+    keys: &[VerifyingKey],
+    choice: KeyChoice,
+    typ: Option<&str>,
+) -> Vec<KnownHeader> {
+    let verbatim = |s: &str| !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    let mut known = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let kid = key.kid();
+        if !kid.is_none_or(verbatim) {
+            continue;
+        }
+        let picked = select_key(keys, choice, kid.map(JsonStr::verbatim).as_ref());
+        if !picked.is_ok_and(|k| std::ptr::eq(k, key)) {
+            continue;
+        }
+        let typed = typ.filter(|t| verbatim(t));
+        for typ in std::iter::once(None).chain(typed.map(Some)) {
+            let header = Header {
+                typ: typ.map(str::to_owned),
+                cty: None,
+                kid: kid.map(str::to_owned),
+            };
+            known.push(KnownHeader {
+                b64: b64::encode(header.to_json(key.alg()).as_bytes()),
+                key: i,
+                alg: key.alg().as_str(),
+                kid: header.kid,
+                typ: header.typ,
+            });
+        }
+    }
+    known
+}
+
 /// The full signature check of a compact token. Calls `f` with the key, header and decoded
 /// payload only after the signature verified.
 pub(crate) fn verify_compact<R>(
     keys: &[VerifyingKey],
     choice: KeyChoice,
+    known: &[KnownHeader],
     token: &str,
     max_len: usize,
     detached: Option<&[u8]>,
     f: impl FnOnce(&VerifyingKey, &HeaderInfo<'_>, &[u8]) -> Result<R, Error>,
 ) -> Result<R, Error> {
     let parts = split(token, max_len)?;
+    if let Some(k) = known.iter().find(|k| k.b64.as_bytes() == parts.header) {
+        return verify_signed(&keys[k.key], &k.info(), &parts, detached, f);
+    }
     with_decoded(parts.header, |header_json| {
         let header = inspect_header(header_json)?;
         let key = select_key(keys, choice, header.kid.as_ref())?;
@@ -223,43 +302,54 @@ pub(crate) fn verify_compact<R>(
                 "token alg differs from the key's algorithm",
             ));
         }
-        let sig_len = b64::decoded_len(parts.signature.len()).ok_or(Error::new(
-            ErrorKind::InvalidSignature,
-            "invalid signature encoding",
-        ))?;
-        if sig_len == 0 || sig_len > MAX_SIGNATURE_LEN {
-            return Err(Error::new(
-                ErrorKind::InvalidSignature,
-                "signature has an impossible length",
-            ));
-        }
-        // HMAC and ECDSA/EdDSA signatures are at most 96 bytes: keep their buffer small.
-        let mut small = [0u8; 128];
-        let mut large;
-        let sig_buf: &mut [u8] = if sig_len <= small.len() - 3 {
-            &mut small
-        } else {
-            large = [0u8; MAX_SIGNATURE_LEN + 3];
-            &mut large
-        };
-        let sig = b64::decode_to_slice(parts.signature, sig_buf)
-            .map_err(|_| Error::new(ErrorKind::InvalidSignature, "invalid signature encoding"))?;
-        match detached {
-            None => key.verifier.verify(key.alg(), parts.signing_input, sig)?,
-            Some(payload) => {
-                if !parts.payload.is_empty() {
-                    return Err(malformed("detached JWS must have an empty payload segment"));
-                }
-                let mut input = Vec::with_capacity(parts.header.len() + 1 + payload.len() * 2);
-                input.extend_from_slice(parts.header);
-                input.push(b'.');
-                input.extend_from_slice(b64::encode(payload).as_bytes());
-                key.verifier.verify(key.alg(), &input, sig)?;
-                return f(key, &header, payload);
-            }
-        }
-        with_decoded(parts.payload, |payload| f(key, &header, payload))
+        verify_signed(key, &header, &parts, detached, f)
     })
+}
+
+/// The signature check once the header chose `key`, then `f` on the payload.
+fn verify_signed<R>(
+    key: &VerifyingKey,
+    header: &HeaderInfo<'_>,
+    parts: &Parts<'_>,
+    detached: Option<&[u8]>,
+    f: impl FnOnce(&VerifyingKey, &HeaderInfo<'_>, &[u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let sig_len = b64::decoded_len(parts.signature.len()).ok_or(Error::new(
+        ErrorKind::InvalidSignature,
+        "invalid signature encoding",
+    ))?;
+    if sig_len == 0 || sig_len > MAX_SIGNATURE_LEN {
+        return Err(Error::new(
+            ErrorKind::InvalidSignature,
+            "signature has an impossible length",
+        ));
+    }
+    // HMAC and ECDSA/EdDSA signatures are at most 96 bytes: keep their buffer small.
+    let mut small = [0u8; 96];
+    let mut large;
+    let sig_buf: &mut [u8] = if sig_len <= small.len() {
+        &mut small
+    } else {
+        large = [0u8; MAX_SIGNATURE_LEN];
+        &mut large
+    };
+    let sig = b64::decode_to_slice(parts.signature, sig_buf)
+        .map_err(|_| Error::new(ErrorKind::InvalidSignature, "invalid signature encoding"))?;
+    match detached {
+        None => key.verifier.verify(key.alg(), parts.signing_input, sig)?,
+        Some(payload) => {
+            if !parts.payload.is_empty() {
+                return Err(malformed("detached JWS must have an empty payload segment"));
+            }
+            let mut input = Vec::with_capacity(parts.header.len() + 1 + payload.len() * 2);
+            input.extend_from_slice(parts.header);
+            input.push(b'.');
+            input.extend_from_slice(b64::encode(payload).as_bytes());
+            key.verifier.verify(key.alg(), &input, sig)?;
+            return f(key, header, payload);
+        }
+    }
+    with_decoded(parts.payload, |payload| f(key, header, payload))
 }
 
 /// A JWS whose signature verified, with its raw payload (the raw API).
@@ -305,4 +395,33 @@ pub(crate) fn to_verified_jws(
 /// True when a raw JSON value is a string (used for typed-claim checks).
 pub(crate) fn is_string(raw: &[u8]) -> bool {
     json::kind(raw) == Kind::String
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{known_headers, KeyChoice};
+    use crate::{Algorithm, Signer, SigningKey};
+
+    #[test]
+    fn known_headers_are_what_the_signer_writes() {
+        let key = SigningKey::generate(Algorithm::ES256)
+            .expect("key")
+            .with_kid("2024-1");
+        let vk = key.verifying_key().expect("vk");
+        let known = known_headers(std::slice::from_ref(&vk), KeyChoice::ByKid, Some("at+jwt"));
+        let signer = Signer::new(key);
+        for token in [
+            signer.sign(&serde_json::json!({"exp": 1})),
+            signer
+                .with_typ("at+jwt")
+                .sign(&serde_json::json!({"exp": 1})),
+        ] {
+            let token = token.expect("sign");
+            let header = token.split('.').next().expect("header");
+            assert!(known.iter().any(|k| k.b64 == header), "{header}");
+        }
+        // A kid JSON must escape is left to the full read.
+        let odd = vk.with_kid("a\"b");
+        assert!(known_headers(&[odd], KeyChoice::ByKid, None).is_empty());
+    }
 }

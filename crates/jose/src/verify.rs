@@ -8,7 +8,7 @@ use crate::alg::Algorithm;
 use crate::error::{invalid_token, Error, ErrorKind};
 use crate::json::{self, JsonStr, Kind};
 use crate::jwk::JwkSet;
-use crate::jws::{self, HeaderInfo, KeyChoice, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
+use crate::jws::{self, HeaderInfo, KeyChoice, KnownHeader, VerifiedJws, DEFAULT_MAX_TOKEN_LEN};
 use crate::key::VerifyingKey;
 
 pub(crate) mod raw;
@@ -47,6 +47,9 @@ const MAX_REQUIRED: usize = 64;
 pub struct Verifier {
     keys: Vec<VerifyingKey>,
     choice: KeyChoice,
+    /// Headers this verifier's keys are known to come with (rebuilt when `choice` or `typ`
+    /// changes).
+    known: Vec<KnownHeader>,
     leeway: u64,
     require_exp: bool,
     issuers: Vec<String>,
@@ -119,6 +122,7 @@ impl Verifier {
             choice: KeyChoice::Explicit,
             ..Verifier::new(key)
         }
+        .with_known_headers()
     }
 
     /// A verifier over several keys, chosen by the token's `kid`.
@@ -126,6 +130,7 @@ impl Verifier {
         Verifier {
             keys,
             choice: KeyChoice::ByKid,
+            known: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             require_exp: true,
             issuers: Vec::new(),
@@ -134,6 +139,12 @@ impl Verifier {
             required: Vec::new(),
             max_len: DEFAULT_MAX_TOKEN_LEN,
         }
+        .with_known_headers()
+    }
+
+    fn with_known_headers(mut self) -> Self {
+        self.known = jws::known_headers(&self.keys, self.choice, self.typ.as_deref());
+        self
     }
 
     /// A verifier over the usable keys of a JWKS. Keys that cannot be used (unknown `kty`,
@@ -178,7 +189,7 @@ impl Verifier {
     /// the `application/` prefix, RFC 7515 §4.1.9).
     pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
         self.typ = Some(typ.into());
-        self
+        self.with_known_headers()
     }
 
     /// Clock leeway in seconds for `exp`, `nbf` and `iat`.
@@ -216,13 +227,30 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             None,
             |key, header, payload| {
-                self.check_claims(header, payload, now)?;
-                let claims = serde_json::from_slice::<C>(payload)
-                    .map_err(|_| invalid_token("claims do not match the expected type"))?;
+                self.check_typ(header)?;
+                // One pass: the strict scan, the registered-claim reads and serde together.
+                let mut c = Scanned::default();
+                let one_pass = json::de::from_object::<C>(payload, &mut |name, value| {
+                    c.member(name, value, &self.required)
+                });
+                let claims = match one_pass {
+                    Ok(claims) => {
+                        self.check_scanned(&c, payload, now)?;
+                        claims
+                    }
+                    // Refused or left to serde_json: the two passes give the exact answer
+                    // (a claim rule's refusal before a type mismatch, as always).
+                    Err(_) => {
+                        self.check_payload(payload, now)?;
+                        serde_json::from_slice::<C>(payload)
+                            .map_err(|_| invalid_token("claims do not match the expected type"))?
+                    }
+                };
                 Ok(Verified {
                     claims,
                     alg: key.alg(),
@@ -238,6 +266,7 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             None,
@@ -251,6 +280,7 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             Some(payload),
@@ -258,7 +288,18 @@ impl Verifier {
         )
     }
 
-    fn check_claims(&self, header: &HeaderInfo<'_>, payload: &[u8], now: u64) -> Result<(), Error> {
+    /// The header and claim rules (the two-pass path: scan, then check).
+    pub(crate) fn check_claims(
+        &self,
+        header: &HeaderInfo<'_>,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<(), Error> {
+        self.check_typ(header)?;
+        self.check_payload(payload, now)
+    }
+
+    fn check_typ(&self, header: &HeaderInfo<'_>) -> Result<(), Error> {
         if let Some(want) = &self.typ {
             let ok = header
                 .typ
@@ -268,7 +309,17 @@ impl Verifier {
                 return Err(invalid_token("typ header is not the expected type"));
             }
         }
-        let c = scan_claims(payload, &self.required)?;
+        Ok(())
+    }
+
+    fn check_payload(&self, payload: &[u8], now: u64) -> Result<(), Error> {
+        let mut c = Scanned::default();
+        json::scan_object(payload, |name, value| c.member(name, value, &self.required))?;
+        self.check_scanned(&c, payload, now)
+    }
+
+    /// The claim rules over the registered claims of a payload that passed the strict scan.
+    fn check_scanned(&self, c: &Scanned<'_>, payload: &[u8], now: u64) -> Result<(), Error> {
         if !self.issuers.is_empty() {
             let iss = c
                 .iss
@@ -338,6 +389,7 @@ impl Verifier {
 }
 
 /// The registered claims found at the top level of a payload, already type-checked.
+#[derive(Default)]
 struct Scanned<'a> {
     exp: Option<f64>,
     nbf: Option<f64>,
@@ -351,6 +403,19 @@ fn numeric_date(raw: &[u8], err: &'static str) -> Result<f64, Error> {
     if json::kind(raw) != Kind::Number {
         return Err(invalid_token(err));
     }
+    // Whole seconds (the norm) without the float parser: below 10^15 the value is exact,
+    // as the parser's would be.
+    if raw.len() <= 15 {
+        let mut secs = 0u64;
+        let whole = raw.iter().all(|&d| {
+            let d = d.wrapping_sub(b'0');
+            secs = secs * 10 + u64::from(d);
+            d <= 9
+        });
+        if whole {
+            return Ok(secs as f64);
+        }
+    }
     std::str::from_utf8(raw)
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -358,16 +423,14 @@ fn numeric_date(raw: &[u8], err: &'static str) -> Result<f64, Error> {
         .ok_or(invalid_token(err))
 }
 
-fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>, Error> {
-    let mut c = Scanned {
-        exp: None,
-        nbf: None,
-        iat: None,
-        iss: None,
-        aud: None,
-        required: 0,
-    };
-    json::scan_object(payload, |name, value| {
+impl<'a> Scanned<'a> {
+    /// Reads one top-level member: type-checks the registered claims and notes required names.
+    fn member(
+        &mut self,
+        name: JsonStr<'a>,
+        value: &'a [u8],
+        required: &[String],
+    ) -> Result<(), Error> {
         // Plain names (the norm) are matched as bytes; only escaped ones are unescaped.
         let unescaped;
         let name: &[u8] = match name.plain() {
@@ -378,11 +441,11 @@ fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>
             }
         };
         match name {
-            b"exp" => c.exp = Some(numeric_date(value, "exp must be a number")?),
-            b"nbf" => c.nbf = Some(numeric_date(value, "nbf must be a number")?),
-            b"iat" => c.iat = Some(numeric_date(value, "iat must be a number")?),
+            b"exp" => self.exp = Some(numeric_date(value, "exp must be a number")?),
+            b"nbf" => self.nbf = Some(numeric_date(value, "nbf must be a number")?),
+            b"iat" => self.iat = Some(numeric_date(value, "iat must be a number")?),
             b"iss" => {
-                c.iss = Some(json::as_str(value).ok_or(invalid_token("iss must be a string"))?)
+                self.iss = Some(json::as_str(value).ok_or(invalid_token("iss must be a string"))?)
             }
             b"sub" if !jws::is_string(value) => return Err(invalid_token("sub must be a string")),
             b"jti" if !jws::is_string(value) => return Err(invalid_token("jti must be a string")),
@@ -398,7 +461,7 @@ fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>
                     })?,
                     _ => return Err(invalid_token("aud must be a string or an array of strings")),
                 }
-                c.aud = Some(value);
+                self.aud = Some(value);
             }
             _ => {}
         }
@@ -407,11 +470,10 @@ fn scan_claims<'a>(payload: &'a [u8], required: &[String]) -> Result<Scanned<'a>
             .take(MAX_REQUIRED)
             .position(|r| r.as_bytes() == name)
         {
-            c.required |= 1 << i;
+            self.required |= 1 << i;
         }
         Ok(())
-    })?;
-    Ok(c)
+    }
 }
 
 fn audience_matches(aud: &[u8], accepted: &[String]) -> Result<bool, Error> {

@@ -151,6 +151,7 @@ impl Verifier {
         jws::verify_compact(
             &self.keys,
             self.choice,
+            &self.known,
             token,
             self.max_len,
             None,

@@ -1,6 +1,7 @@
 //! The integration tests of tessera-jose, through its public API only (STYLE §12): published
 //! RFC vectors (`vectors`), one test per JWT attack (`attacks`), claim rules (`claims`), key
-//! import and export (`keys`) and property tests (`props`).
+//! import and export (`keys`), the one-pass claims reader against the two passes it replaced
+//! (`one_pass`) and property tests (`props`).
 //!
 //! Hand-made tokens are signed through `jsonwebtoken` (a dev-dependency): an attacker's token
 //! is whatever bytes they choose, and our own signer only ever writes well-formed headers.
@@ -8,6 +9,7 @@
 mod attacks;
 mod claims;
 mod keys;
+mod one_pass;
 mod props;
 mod raw;
 mod vectors;
