@@ -279,6 +279,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Between the items of an object or array: `false` at `close` (left unread), else
+    /// past the `,` every item but the first must follow (and the whitespace after it).
+    fn next_item(&mut self, close: u8, first: &mut bool) -> Result<bool, Error> {
+        self.ws();
+        if self.peek() == Some(close) {
+            return Ok(false);
+        }
+        if !std::mem::replace(first, false) {
+            self.expect(b',')?;
+            self.ws();
+        }
+        Ok(true)
+    }
+
     fn value(&mut self, depth: usize) -> Result<(), Error> {
         match self.peek() {
             Some(b'{') => self.object(depth, None),

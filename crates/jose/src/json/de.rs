@@ -461,15 +461,9 @@ impl<'a> de::MapAccess<'a> for Map<'_, '_, 'a> {
         seed: K,
     ) -> Result<Option<K::Value>, Fallback> {
         let s = &mut self.de.s;
-        s.ws();
-        if s.peek() == Some(b'}') {
+        if !s.next_item(b'}', &mut self.first)? {
             return Ok(None);
         }
-        if !self.first {
-            s.expect(b',')?;
-            s.ws();
-        }
-        self.first = false;
         if s.peek() != Some(b'"') {
             return Err(Fallback);
         }
@@ -507,15 +501,9 @@ impl<'a> de::SeqAccess<'a> for Seq<'_, '_, 'a> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Fallback> {
-        let s = &mut self.de.s;
-        s.ws();
-        if s.peek() == Some(b']') {
+        if !self.de.s.next_item(b']', &mut self.first)? {
             return Ok(None);
         }
-        if !self.first {
-            s.expect(b',')?;
-        }
-        self.first = false;
         seed.deserialize(&mut *self.de).map(Some)
     }
 }
