@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// stderr. Does nothing if one is already installed. The binary calls it; the server never
 /// does on its own.
 pub fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+    let filter = crate::config::env_filter(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

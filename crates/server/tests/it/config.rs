@@ -236,6 +236,37 @@ fn extras_are_accepted() {
     assert_eq!(c.tokens.algorithm.as_str(), "EdDSA");
 }
 
+/// White space before a directive once shifted tracing-subscriber's slices of it: the
+/// filter meant something else, and a multi-byte character after the space panicked at
+/// start (found by the `config` fuzz target). Each directive is now trimmed first.
+#[test]
+fn log_level_directives_are_trimmed_and_may_hold_any_characters() {
+    for (level, kept) in [
+        (" info , sqlx=warn,", "info,sqlx=warn"),
+        (" info\u{0229}[x]", "info\u{0229}[x]"),
+        ("info, \u{e9}[x]=debug", "info,\u{e9}[x]=debug"),
+        ("info,\u{3000}\u{fc}=warn", "info,\u{fc}=warn"),
+    ] {
+        let c = Config::load(None, env(&[("TESSERA_LOG__LEVEL", level)])).unwrap();
+        assert_eq!(c.log.level, kept, "{level:?}");
+        let c = Config::from_parts(None, Some(&format!("[log]\nlevel = '{level}'\n")), env(&[]))
+            .unwrap();
+        assert_eq!(c.log.level, kept, "{level:?}");
+    }
+    let m = message(Config::load(None, env(&[("TESSERA_LOG__LEVEL", " info=nope")])).unwrap_err());
+    assert!(m.contains("log.level"), "{m}");
+}
+
+/// A field value in the filter is literal text, never a regular expression: tracing-subscriber
+/// would build a full DFA of it, exponential in the pattern (this one, 2^20 states, held
+/// start-up for minutes; found by the `config` fuzz target).
+#[test]
+fn log_level_field_values_are_not_compiled_as_regular_expressions() {
+    let level = format!("info,[span{{field=(a|b)*a{}}}]", "(a|b)".repeat(20));
+    let c = Config::load(None, env(&[("TESSERA_LOG__LEVEL", &level)])).unwrap();
+    assert_eq!(c.log.level, level);
+}
+
 /// Zero-config browser origin: with the default public URL and a loopback bind, the page
 /// may be opened as `localhost` too; never when the operator named the public URL or the
 /// listener is reachable from other hosts.

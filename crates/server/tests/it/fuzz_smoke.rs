@@ -112,6 +112,8 @@ fn config_files_and_variables() {
             b"[server]\nbind = \"127.0.0.1:8080\"\n[tokens]\naccess_ttl = \"5m\"\n\0TESSERA_TOKENS__LEEWAY=0s",
             b"[cors]\nallowed_origins = [\"https://a.example\"]\n\0TESSERA_CORS__ALLOWED_ORIGINS=[\"x\"]",
             b"[redis]\nurl = \"redis://x\"\n\0TESSERA_NOPE__X=1",
+            // A space, then a two-byte character: once a panic in tracing-subscriber.
+            b"[log]\nlevel = \" inf\xc8\xad[x]\"\n\0TESSERA_LOG__LEVEL= \xc3\xa9[y]",
         ],
         fuzzing::config,
     );
