@@ -159,12 +159,14 @@ impl LayerApi {
     }
 }
 
-/// A server whose tokens live 1 s, so that an expired one is quick to get.
+/// A server whose tokens live 3 s, so that an expired one is quick to get (and a valid one
+/// still valid through the first checks on a loaded machine: each verifier fetches the JWKS
+/// on its first token).
 fn short_lived(dir: &Dir) -> Server {
     Server::start_with_env(
         dir,
         &[
-            ("TESSERA_TOKENS__ACCESS_TTL", "1s"),
+            ("TESSERA_TOKENS__ACCESS_TTL", "3s"),
             ("TESSERA_REVOCATIONS__TOKEN", FEED),
         ],
     )
@@ -193,6 +195,8 @@ fn gate_and_layer_accept_good_tokens_and_refuse_the_rest() {
     let picky_layer = LayerApi::start(&issuer, "billing", 0, false);
 
     let t = user(&server, "alice");
+    // After the login's answer, so no later than the token's issue: it expires by then + 3 s.
+    let issued = Instant::now();
     let (status, sub, sid, _) = gate.auth(Some(&t.access));
     assert_eq!(status, 200, "{}", gate.log_text());
     // Envoy's ext_authz appends the original path to /auth; any method is fine.
@@ -245,7 +249,7 @@ fn gate_and_layer_accept_good_tokens_and_refuse_the_rest() {
     );
 
     // Expired: the client is told to refresh.
-    thread::sleep(Duration::from_millis(2100));
+    thread::sleep(Duration::from_millis(3100).saturating_sub(issued.elapsed()));
     let (status, _, _, body) = gate.auth(Some(&t.access));
     assert_eq!((status, code(&body)), (401, "token_expired"));
     let (status, body) = layer.me(&t.access);
