@@ -88,6 +88,7 @@ struct Deserializer<'v, 'a> {
 
 /// How serde_json reads a number: `u64` when non-negative and integral and it fits, `i64`
 /// when negative and integral and it fits (not `-0`), anything else goes to serde_json.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 enum Num {
     U(u64),
     I(i64),
@@ -570,6 +571,7 @@ mod tests {
     use serde::de::{DeserializeOwned, IgnoredAny};
     use serde::Deserialize;
     use serde_json::Value;
+    use std::collections::BTreeMap;
 
     /// The one pass itself (not its fallback) reads `doc`, as serde_json would, and
     /// visits every top-level member in order.
@@ -632,6 +634,109 @@ mod tests {
             one_pass::<Access>(doc);
             one_pass::<Value>(doc);
             one_pass::<Ignored>(doc);
+        }
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Shapes {
+        b: bool,
+        c: bool,
+        u: (),
+        sid: Sid,
+        m: BTreeMap<Name, u64>,
+        p: Point,
+        raw: Bytes,
+        list: Bytes,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Sid(String);
+
+    #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+    struct Name(String);
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Point {
+        x: u8,
+        y: u8,
+    }
+
+    /// Read through `deserialize_bytes`, as serde_bytes-style fields are.
+    #[derive(Debug, PartialEq)]
+    struct Bytes(Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Bytes {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Bytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                    Ok(Bytes(v.to_vec()))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> Result<Bytes, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(b) = a.next_element()? {
+                        out.push(b);
+                    }
+                    Ok(Bytes(out))
+                }
+            }
+            d.deserialize_bytes(V)
+        }
+    }
+
+    /// Every shape serde asks for by name (not through `deserialize_any`) is read by the one
+    /// pass itself; a missing arm would only show as a fallback, so these must not fall back.
+    #[test]
+    fn reads_every_shape_serde_asks_for_in_one_pass() {
+        one_pass::<Shapes>(
+            r#"{"b":true,"c":false,"u":null,"sid":"s_1","m":{"a":1,"b":2},"p":[1,2],"raw":"abc","list":[1,2,3]}"#,
+        );
+        // Literals through deserialize_any, 32 levels deep (the limit) and many siblings
+        // (each container left gives its level back).
+        let deep = format!("{}1{}", "[".repeat(31), "]".repeat(31));
+        let wide = format!("[{}]", vec!["[{}]"; 40].join(","));
+        let doc = format!(r#"{{"t":true,"f":false,"n":null,"deep":{deep},"wide":{wide}}}"#);
+        one_pass::<Value>(&doc);
+        one_pass::<Ignored>(&doc);
+        let deeper = format!(r#"{{"deep":[{deep}]}}"#);
+        assert!(from_object::<Value>(deeper.as_bytes(), &mut |_, _| Ok(())).is_err());
+    }
+
+    /// Integers that fit are read here without serde_json; the rest is serde_json's.
+    #[test]
+    fn classifies_numbers() {
+        use super::{classify, Num};
+        assert_eq!(classify(b"0"), Num::U(0));
+        assert_eq!(classify(b"9"), Num::U(9));
+        assert_eq!(
+            classify(b"9999999999999999999"),
+            Num::U(9_999_999_999_999_999_999)
+        );
+        assert_eq!(classify(b"-1"), Num::I(-1));
+        assert_eq!(classify(b"-9"), Num::I(-9));
+        assert_eq!(classify(b"-9223372036854775808"), Num::I(i64::MIN));
+        for other in [
+            &b"-0"[..],
+            b"-9223372036854775809",
+            b"18446744073709551616",
+            b"10000000000000000000",
+            b"1.5",
+            b"9e9",
+            b"-99.9",
+        ] {
+            assert_eq!(
+                classify(other),
+                Num::Other,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
         }
     }
 

@@ -79,6 +79,9 @@ fn corpus() -> Vec<Vec<u8>> {
         format!(r#"{{"exp":{e},"n":-0}}"#),
         format!(r#"{{"exp":{e},"n":-0.0}}"#),
         format!(r#"{{"exp":{e},"n":1E2,"m":1e-2,"o":2.5e+3}}"#),
+        // Nines beside a fraction or an exponent: a digit test that let '.' or 'e' through
+        // would read these as integers.
+        format!(r#"{{"exp":{e},"n":9e9,"m":-99.9,"o":9E-9}}"#),
         format!(r#"{{"exp":{e},"n":1e400}}"#),
         format!(r#"{{"exp":{e},"n":0.1000000000000000055511151231257827}}"#),
         r#"{"exp":1e400}"#.to_owned(),
