@@ -63,8 +63,26 @@ pub(crate) fn decode_to_slice<'b>(text: &[u8], buf: &'b mut [u8]) -> Result<&'b 
     let n = decoded_len(text.len()).ok_or(BAD)?;
     let out = buf.get_mut(..n).ok_or(BAD)?;
     let mut seen = 0u32;
-    let mut ins = text.chunks_exact(4);
-    let mut outs = out.chunks_exact_mut(3);
+    // Eight characters (six bytes) per step while they last: half the loop overhead of
+    // four at a time, which is most of the cost besides the lookups.
+    let mut wide_in = text.chunks_exact(8);
+    let mut wide_out = out.chunks_exact_mut(6);
+    for (i, o) in wide_in.by_ref().zip(wide_out.by_ref()) {
+        let hi = T0[usize::from(i[0])]
+            | T1[usize::from(i[1])]
+            | T2[usize::from(i[2])]
+            | T3[usize::from(i[3])];
+        let lo = T0[usize::from(i[4])]
+            | T1[usize::from(i[5])]
+            | T2[usize::from(i[6])]
+            | T3[usize::from(i[7])];
+        seen |= hi | lo;
+        let v = (u64::from(hi) << 24 | u64::from(lo)).to_be_bytes();
+        o.copy_from_slice(&v[2..]);
+    }
+    // At most seven characters are left: one group of four, then the tail.
+    let mut ins = wide_in.remainder().chunks_exact(4);
+    let mut outs = wide_out.into_remainder().chunks_exact_mut(3);
     for (i, o) in ins.by_ref().zip(outs.by_ref()) {
         let v = T0[usize::from(i[0])]
             | T1[usize::from(i[1])]

@@ -133,6 +133,9 @@ pub(crate) struct HeaderInfo<'h> {
     pub alg: JsonStr<'h>,
     pub kid: Option<JsonStr<'h>>,
     pub typ: Option<JsonStr<'h>>,
+    /// The header is a [`KnownHeader`] whose `typ` is the verifier's own expected `typ`
+    /// (so the `typ` rule holds without comparing again).
+    pub typ_expected: bool,
 }
 
 /// Reads `alg`, `kid` and `typ`, refusing `crit` (we understand no extension, RFC 7515
@@ -174,6 +177,7 @@ pub(crate) fn inspect_header(json: &[u8]) -> Result<HeaderInfo<'_>, Error> {
         alg: alg.ok_or(malformed("header has no alg"))?,
         kid,
         typ,
+        typ_expected: false,
     })
 }
 
@@ -235,6 +239,7 @@ impl KnownHeader {
             alg: JsonStr::verbatim(self.alg),
             kid: self.kid.as_deref().map(JsonStr::verbatim),
             typ: self.typ.as_deref().map(JsonStr::verbatim),
+            typ_expected: self.typ.is_some(),
         }
     }
 }

@@ -140,7 +140,7 @@ fn visit_str<'a, V: Visitor<'a>>(s: Text<'a>, visitor: V) -> Result<V::Value, Fa
 
 impl<'a> Deserializer<'_, 'a> {
     /// The string at the cursor (which is at its opening quote).
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Result<Text<'a>, Fallback> {
         let start = self.s.pos + 1;
         let json = self.s.string()?;
