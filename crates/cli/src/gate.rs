@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -105,30 +105,36 @@ pub fn app(verifier: Verifier) -> Router {
 /// 200 with `X-Tessera-Sub`, `X-Tessera-Sid` (and `X-Tessera-Scope`) for a valid token; the
 /// verifier's refusal otherwise (401 with the RFC 6750 challenge, 503 while no keys are
 /// known), with its code in `X-Tessera-Error`.
-async fn auth(State(verifier): State<Verifier>, headers: HeaderMap) -> Response {
-    match verifier.verify_headers(&headers).await {
-        Ok(claims) => match identity(&claims) {
-            Some(h) => (StatusCode::OK, h, ()).into_response(),
-            None => refusal(Rejection::invalid_token(
-                "the token's sub or sid cannot be passed on as a header",
-            )),
-        },
+///
+/// The request is taken whole (its body is never read): the `HeaderMap` extractor would
+/// copy every header of every request.
+async fn auth(State(verifier): State<Verifier>, request: Request) -> Response {
+    match verifier.verify_headers(request.headers()).await {
+        Ok(claims) => {
+            let mut answer = StatusCode::OK.into_response();
+            match identity(&claims, answer.headers_mut()) {
+                Some(()) => answer,
+                None => refusal(Rejection::invalid_token(
+                    "the token's sub or sid cannot be passed on as a header",
+                )),
+            }
+        }
         Err(r) => refusal(r),
     }
 }
 
-/// The identity headers of verified claims; `None` when `sub` or `sid` is missing or not
-/// a valid header value (a trusted issuer's token without them identifies no one).
-fn identity(claims: &AccessClaims) -> Option<HeaderMap> {
+/// Adds the identity headers of verified claims to `h`; `None` when `sub` or `sid` is
+/// missing or not a valid header value (a trusted issuer's token without them identifies
+/// no one).
+fn identity(claims: &AccessClaims, h: &mut HeaderMap) -> Option<()> {
     let value = |v: &str| HeaderValue::from_str(v).ok().filter(|_| !v.is_empty());
-    let mut h = HeaderMap::new();
     h.insert(SUB, value(claims.subject()?)?);
     h.insert(SID, value(claims.session_id()?)?);
     if let Some(scope) = claims.scope() {
         h.insert(SCOPE, value(scope)?);
     }
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Some(h)
+    Some(())
 }
 
 fn refusal(r: Rejection) -> Response {
