@@ -145,6 +145,29 @@ mod tests {
         assert_eq!(decoded_len(5), None);
     }
 
+    /// Two characters outside the alphabet anywhere in a token of any length, in the same
+    /// group of four or eight or not, are refused: each lookup's invalid flag must survive
+    /// the others (an exclusive or in place of an or would let a pair cancel out).
+    #[test]
+    fn refuses_every_pair_of_bad_characters() {
+        // Encodings 2, 3, 4, 6, 7, 8, 10, 11, 12 and 16 characters long.
+        for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 12] {
+            let good = encode(&vec![0x5a; n]);
+            assert!(decode(good.as_bytes()).is_ok(), "{good}");
+            let len = good.len();
+            for i in 0..len {
+                for j in i + 1..len {
+                    for bad in [b'=', b'.', b'+', 0xff] {
+                        let mut text = good.as_bytes().to_vec();
+                        text[i] = bad;
+                        text[j] = bad;
+                        assert!(decode(&text).is_err(), "{text:?}");
+                    }
+                }
+            }
+        }
+    }
+
     /// The table decoder accepts and refuses exactly what the base64 crate's strict
     /// URL-safe, unpadded engine does, with the same bytes.
     #[test]
