@@ -426,7 +426,15 @@ mod tests {
             assert!(known.iter().any(|k| k.b64 == header), "{header}");
         }
         // A kid JSON must escape is left to the full read.
-        let odd = vk.with_kid("a\"b");
-        assert!(known_headers(&[odd], KeyChoice::ByKid, None).is_empty());
+        for kid in ["a\"b", "a\\b", "a\u{1}b", "a\u{1f}b"] {
+            let odd = vk.clone().with_kid(kid);
+            assert!(
+                known_headers(&[odd], KeyChoice::ByKid, None).is_empty(),
+                "{kid:?}"
+            );
+        }
+        // One JSON writes as it is: a space.
+        let spaced = vk.clone().with_kid("a b");
+        assert_eq!(known_headers(&[spaced], KeyChoice::ByKid, None).len(), 1);
     }
 }

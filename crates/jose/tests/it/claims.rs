@@ -162,6 +162,13 @@ fn registered_claims_of_the_wrong_type_are_refused() {
     // Type errors are reported whether or not the verifier checks the claim's value.
     let plain = verifier();
     let configured = verifier().with_issuer("i").with_audience("a");
+    // Every registered claim of the right type is accepted, by both.
+    let right = json!({
+        "sub": "u_1", "jti": "t_1", "iss": "i", "aud": ["b", "a"],
+        "exp": NOW + 900, "nbf": NOW, "iat": NOW,
+    });
+    check(&plain, &sign(right.clone()), NOW).expect("right types");
+    check(&configured, &sign(right), NOW).expect("right types");
     for (name, value) in [
         ("exp", json!("1700000900")),
         ("exp", json!(null)),
