@@ -28,7 +28,10 @@ use serde_json::Value;
 use tessera_jose::{base64url, Algorithm};
 
 mod common;
-use common::{jwt_verify, now, tessera_verify, AccessClaims, Fixture, ALGS};
+use common::{
+    jwt_verify, now, run_child_under_valgrind, tessera_verify, valgrind_out, AccessClaims, Fixture,
+    ALGS,
+};
 
 /// A claims type with no owned data: serde needs no allocation for it.
 #[derive(Debug, Deserialize)]
@@ -309,24 +312,13 @@ fn per_op(blocks: u64) -> String {
 
 /// Runs the child for `alg` under DHAT and returns its per-window counts.
 fn measure(exe: &Path, alg: Algorithm) -> Result<Vec<Count>, String> {
-    let out = std::env::temp_dir().join(format!(
-        "tessera-alloc-{}-{}.json",
-        std::process::id(),
-        alg.as_str()
-    ));
-    let status = Command::new("valgrind")
-        .arg("--tool=dhat")
-        .arg("--num-callers=100")
-        .arg(format!("--dhat-out-file={}", out.display()))
-        .arg("--log-file=/dev/null")
-        .arg(exe)
-        .arg("--alloc-child")
-        .arg(alg.as_str())
-        .status()
-        .map_err(|e| format!("cannot run valgrind: {e}"))?;
-    if !status.success() {
-        return Err(format!("the {alg} child failed under valgrind: {status}"));
-    }
+    let out = valgrind_out("alloc", alg, "json");
+    let tool = [
+        "--tool=dhat".to_owned(),
+        "--num-callers=100".to_owned(),
+        format!("--dhat-out-file={}", out.display()),
+    ];
+    run_child_under_valgrind(exe, &tool, "--alloc-child", alg)?;
     let text = std::fs::read_to_string(&out).map_err(|e| format!("DHAT output: {e}"))?;
     let _ = std::fs::remove_file(&out);
     let profile: Value = serde_json::from_str(&text).map_err(|e| format!("DHAT JSON: {e}"))?;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tessera_jose::Algorithm;
 
 mod common;
-use common::{jwt_verify, tessera_verify, Fixture, ALGS};
+use common::{jwt_verify, run_child_under_valgrind, tessera_verify, valgrind_out, Fixture, ALGS};
 
 /// Verifies per instruction-count window.
 const K: u64 = 64;
@@ -207,23 +207,12 @@ fn window_counts(annotated: &str) -> Option<[u64; 3]> {
 
 /// Instructions per verify for `alg`: tessera, jsonwebtoken, bare.
 fn instructions(exe: &Path, alg: Algorithm) -> Result<[u64; 3], String> {
-    let out = std::env::temp_dir().join(format!(
-        "tessera-versus-{}-{}.callgrind",
-        std::process::id(),
-        alg.as_str()
-    ));
-    let status = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg("--log-file=/dev/null")
-        .arg(exe)
-        .arg("--versus-child")
-        .arg(alg.as_str())
-        .status()
-        .map_err(|e| format!("cannot run valgrind: {e}"))?;
-    if !status.success() {
-        return Err(format!("the {alg} child failed under callgrind: {status}"));
-    }
+    let out = valgrind_out("versus", alg, "callgrind");
+    let tool = [
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    run_child_under_valgrind(exe, &tool, "--versus-child", alg)?;
     let annotated = Command::new("callgrind_annotate")
         .arg("--inclusive=yes")
         .arg("--threshold=100")

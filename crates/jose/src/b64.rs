@@ -54,6 +54,13 @@ const T1: [u32; 256] = table(12);
 const T2: [u32; 256] = table(6);
 const T3: [u32; 256] = table(0);
 
+/// The 24 bits of a group of four characters, with [`INVALID`] set if any of them is
+/// outside the alphabet.
+#[inline(always)]
+fn group(a: u8, b: u8, c: u8, d: u8) -> u32 {
+    T0[usize::from(a)] | T1[usize::from(b)] | T2[usize::from(c)] | T3[usize::from(d)]
+}
+
 /// Decodes into `buf` (which must hold `decoded_len`) and returns the filled prefix.
 ///
 /// Tokens are decoded on every request, so this is a tight table decoder rather than the
@@ -68,14 +75,7 @@ pub(crate) fn decode_to_slice<'b>(text: &[u8], buf: &'b mut [u8]) -> Result<&'b 
     let mut wide_in = text.chunks_exact(8);
     let mut wide_out = out.chunks_exact_mut(6);
     for (i, o) in wide_in.by_ref().zip(wide_out.by_ref()) {
-        let hi = T0[usize::from(i[0])]
-            | T1[usize::from(i[1])]
-            | T2[usize::from(i[2])]
-            | T3[usize::from(i[3])];
-        let lo = T0[usize::from(i[4])]
-            | T1[usize::from(i[5])]
-            | T2[usize::from(i[6])]
-            | T3[usize::from(i[7])];
+        let (hi, lo) = (group(i[0], i[1], i[2], i[3]), group(i[4], i[5], i[6], i[7]));
         seen |= hi | lo;
         let v = (u64::from(hi) << 24 | u64::from(lo)).to_be_bytes();
         o.copy_from_slice(&v[2..]);
@@ -84,10 +84,7 @@ pub(crate) fn decode_to_slice<'b>(text: &[u8], buf: &'b mut [u8]) -> Result<&'b 
     let mut ins = wide_in.remainder().chunks_exact(4);
     let mut outs = wide_out.into_remainder().chunks_exact_mut(3);
     for (i, o) in ins.by_ref().zip(outs.by_ref()) {
-        let v = T0[usize::from(i[0])]
-            | T1[usize::from(i[1])]
-            | T2[usize::from(i[2])]
-            | T3[usize::from(i[3])];
+        let v = group(i[0], i[1], i[2], i[3]);
         seen |= v;
         let [_, a, b, c] = v.to_be_bytes();
         o[0] = a;

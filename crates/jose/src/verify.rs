@@ -448,12 +448,8 @@ impl<'a> Scanned<'a> {
             b"exp" => self.exp = Some(numeric_date(value, "exp must be a number")?),
             b"nbf" => self.nbf = Some(numeric_date(value, "nbf must be a number")?),
             b"iat" => self.iat = Some(numeric_date(value, "iat must be a number")?),
-            b"iss" => {
-                if !jws::is_string(value) {
-                    return Err(invalid_token("iss must be a string"));
-                }
-                self.iss = Some(value);
-            }
+            b"iss" if !jws::is_string(value) => return Err(invalid_token("iss must be a string")),
+            b"iss" => self.iss = Some(value),
             b"sub" if !jws::is_string(value) => return Err(invalid_token("sub must be a string")),
             b"jti" if !jws::is_string(value) => return Err(invalid_token("jti must be a string")),
             b"aud" => {

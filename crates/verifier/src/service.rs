@@ -1,5 +1,6 @@
 //! The service the verifier layer wraps around an inner service.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -154,14 +155,17 @@ impl Verifier {
                     Step::Done(r) => r,
                     Step::Wait(issuer, rx) => self.check_after_fetch(issuer, token, rx).await,
                 };
-                // The claims share the header's bytes (no copy of the token).
-                let claims = r.map(|payload| {
-                    let payload = payload.start + at..payload.end + at;
-                    AccessClaims::in_header(header.clone(), payload, self.shared())
-                });
-                self.count(claims)
+                self.count(r.map(|payload| self.claims_in(header, at, payload)))
             }
         }
+    }
+
+    /// The claims of a verified token that starts at byte `at` of the `Authorization`
+    /// value `header`, whose payload is `payload` of the token: they share the header's
+    /// bytes (no copy of the token).
+    fn claims_in(&self, header: &HeaderValue, at: usize, payload: Range<usize>) -> AccessClaims {
+        let payload = payload.start + at..payload.end + at;
+        AccessClaims::in_header(header.clone(), payload, self.shared())
     }
 }
 
@@ -181,12 +185,7 @@ impl<S> VerifierService<S> {
             Credentials::Malformed(why) => Outcome::Done(Err(Rejection::invalid(why))),
             Credentials::Bearer(header, token, at) => match self.verifier.check(token, true) {
                 Step::Done(Ok(payload)) => {
-                    let payload = payload.start + at..payload.end + at;
-                    Outcome::Done(Ok(AccessClaims::in_header(
-                        header.clone(),
-                        payload,
-                        self.verifier.shared(),
-                    )))
+                    Outcome::Done(Ok(self.verifier.claims_in(header, at, payload)))
                 }
                 Step::Done(Err(e)) => Outcome::Done(Err(e)),
                 Step::Wait(issuer, rx) => Outcome::Wait(issuer, rx),

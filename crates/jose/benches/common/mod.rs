@@ -8,6 +8,8 @@
 // Each bench target uses a different subset of this module.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -464,5 +466,37 @@ impl Fixture {
             jwt_verify(self, &untyped).is_none(),
             "{alg}: jsonwebtoken typ rule"
         );
+    }
+}
+
+/// A scratch file for a Valgrind tool's output: `tessera-{bench}-{pid}-{alg}.{ext}`.
+pub fn valgrind_out(bench: &str, alg: Algorithm, ext: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "tessera-{bench}-{}-{}.{ext}",
+        std::process::id(),
+        alg.as_str()
+    ))
+}
+
+/// Runs this bench's own executable `exe` under Valgrind with `tool_args` (the tool and
+/// where it writes), as the child `child_flag ALG`; Valgrind's own log is discarded.
+pub fn run_child_under_valgrind(
+    exe: &Path,
+    tool_args: &[String],
+    child_flag: &str,
+    alg: Algorithm,
+) -> Result<(), String> {
+    let status = Command::new("valgrind")
+        .args(tool_args)
+        .arg("--log-file=/dev/null")
+        .arg(exe)
+        .arg(child_flag)
+        .arg(alg.as_str())
+        .status()
+        .map_err(|e| format!("cannot run valgrind: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the {alg} child failed under valgrind: {status}"))
     }
 }
